@@ -1,0 +1,42 @@
+"""The HTTP service: API routers, error handlers and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+import zhkh
+from zhkh.core.api import install_error_handlers
+from zhkh.core.config import Settings, get_settings
+from zhkh.core.db import session_factory as default_session_factory
+from zhkh.housing.api import router as housing_router
+
+
+def create_app(session_factory: sessionmaker[Session] | None = None, settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="zhkh",
+        version=zhkh.__version__,
+        description="Housing and communal services platform: registry, billing, readings, payments, ledger. "
+        "Send an API token as `Authorization: Bearer <token>` (create one with `zhkh token create`).",
+    )
+    app.state.settings = settings or get_settings()
+    app.state.session_factory = session_factory or default_session_factory()
+    install_error_handlers(app)
+    app.include_router(housing_router)
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> Any:
+        """Liveness and database reachability; 503 when the database does not answer."""
+        try:
+            with app.state.session_factory() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return {"status": "ok", "database": "ok", "version": zhkh.__version__}
+
+    return app

@@ -1,0 +1,1 @@
+"""The ``zhkh`` command line: one file per command group."""

@@ -1,0 +1,1 @@
+"""The housing registry: organisations, buildings, premises, personal accounts and owners."""

@@ -1,0 +1,1 @@
+"""Who may do what: API tokens with scopes (users and roles come with the portal)."""

@@ -1,0 +1,29 @@
+"""FastAPI dependencies that guard endpoints with token scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlalchemy.orm import Session
+
+from zhkh.core.api import get_session
+from zhkh.identity.errors import InvalidToken
+from zhkh.identity.models import ApiToken
+from zhkh.identity.service import authenticate
+
+
+def require_scope(scope: str) -> Callable[..., ApiToken]:
+    """A dependency: the request must carry ``Authorization: Bearer <token>`` granting ``scope``."""
+
+    def dependency(
+        session: Annotated[Session, Depends(get_session)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> ApiToken:
+        scheme, _, secret = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise InvalidToken("send the API token as 'Authorization: Bearer <token>'")
+        return authenticate(session, secret.strip(), scope)
+
+    return dependency
