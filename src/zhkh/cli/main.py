@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -25,18 +26,27 @@ app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)
 
 
-def main() -> None:
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code: 0 done, 1 refused or failed, 2 misuse."""
     try:
-        app()
+        # Standalone mode: Typer prints usage errors itself and exits with 2 (or 0 for --help).
+        app(args=list(args) if args is not None else None, prog_name="zhkh")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ProblemsFound as exc:
         for problem in exc.problems:
             errors.print(str(problem))
         fail(exc.message)
-        sys.exit(1)
+        return 1
     except DomainError as exc:
         fail(exc.message)
-        sys.exit(1)
+        return 1
     except (OperationalError, ProgrammingError) as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         fail(f"database error: {reason} (is the schema up to date? run: zhkh db upgrade)")
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -10,10 +10,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Row, Select
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Row
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from zhkh.core.db import AnySelect
 from zhkh.core.errors import DomainError, InvalidInput
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class PageRequest:
         self.after_id = decode_cursor(cursor) if cursor else 0
 
     def fetch(
-        self, session: Session, statement: Select[Any], id_column: ColumnElement[int]
+        self, session: Session, statement: AnySelect, id_column: InstrumentedAttribute[int]
     ) -> tuple[list[Row[Any]], str | None]:
         """This page's rows of ``statement`` (which must select ``id_column``) and the cursor of
         the next page, or None on the last one."""

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Select, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -29,6 +28,10 @@ NAMING_CONVENTION = {
 }
 
 
+# A SELECT of any columns (SQLAlchemy 2.1 types a Select by the tuple of what it returns).
+AnySelect: TypeAlias = "Select[*tuple[Any, ...]]"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -41,8 +44,8 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def is_sqlite(bind: Engine | Session) -> bool:
-    return bind.get_bind().dialect.name == "sqlite"
+def is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def create_db_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -73,9 +76,22 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+
+
 def get_engine(url: str | None = None) -> Engine:
-    return create_db_engine(url or get_settings().database_url)
+    """The process-wide engine for ``url`` (default: the configured database), created once."""
+    key = url or get_settings().database_url
+    if key not in _engines:
+        _engines[key] = create_db_engine(key)
+    return _engines[key]
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (tests, forked workers)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -274,12 +274,16 @@ def _map_header(header: Sequence[str], spec: TableSpec, name: str, encoding: str
 def _open_xlsx(path: Path, spec: TableSpec) -> TableReader:
     from openpyxl import load_workbook  # imported here: only XLSX imports pay for it
 
+    # A file object, not the path: openpyxl judges a path by its extension, and a workbook saved
+    # as "premises.csv" is still a workbook.
+    binary = path.open("rb")
     try:
         with warnings.catch_warnings():
             # openpyxl warns about workbook quirks (styles, data validation) that do not affect values.
             warnings.simplefilter("ignore")
-            workbook = load_workbook(path, read_only=True, data_only=True)
+            workbook = load_workbook(binary, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged archive
+        binary.close()
         raise FileRejected(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
     try:
         sheet = workbook.worksheets[0]
@@ -295,10 +299,11 @@ def _open_xlsx(path: Path, spec: TableSpec) -> TableReader:
         mapping = _map_header(header, spec, path.name, None)
     except BaseException:
         workbook.close()
+        binary.close()
         raise
     reader = TableReader(spec=spec, name=path.name, rows=iter(()))
     reader.rows = _xlsx_rows(rows, header_number, mapping)
-    reader._close.append(workbook)
+    reader._close += [workbook, binary]
     return reader
 
 

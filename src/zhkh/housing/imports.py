@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Column, Integer, String, and_, case, delete, exists, func, or_, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from zhkh.core.errors import Problem
@@ -465,7 +466,7 @@ class OwnersImport(Importer):
         )
         problems: list[Problem] = []
         current: tuple[str, str] | None = None
-        total, lines = Fraction(0), []
+        total, lines = Fraction(0), list[int]()
         for row in [*rows, None]:
             key = None if row is None else (row.building_code, row.premise)
             if key != current:
@@ -495,8 +496,7 @@ class OwnersImport(Importer):
         listed = select(located.c.premise_id).where(
             located.c.premise_id == Ownership.premise_id, located.c.owner == Ownership.owner
         )
-        summary.removed = session.execute(
-            delete(Ownership).where(Ownership.premise_id.in_(mentioned)).where(~exists(listed))
-        ).rowcount
+        removal = delete(Ownership).where(Ownership.premise_id.in_(mentioned)).where(~exists(listed))
+        summary.removed = cast(CursorResult[Any], session.execute(removal)).rowcount
         upsert.apply(session)
         return summary

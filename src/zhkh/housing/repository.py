@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from zhkh.core.db import AnySelect
 from zhkh.housing.models import Account, Building, Organisation, Ownership, Premise
 
 
-def buildings_query() -> Select[Any]:
+def buildings_query() -> AnySelect:
     return select(
         Building.id,
         Building.code.label("building_id"),
@@ -35,7 +36,7 @@ def building_counts(session: Session, building_id: int) -> tuple[int, int, int]:
     return premises, accounts, residents
 
 
-def premises_query(building_code: str | None = None) -> Select[Any]:
+def premises_query(building_code: str | None = None) -> AnySelect:
     statement = select(
         Premise.id,
         Building.code.label("building_id"),
@@ -47,7 +48,7 @@ def premises_query(building_code: str | None = None) -> Select[Any]:
     return statement.where(Building.code == building_code) if building_code else statement
 
 
-def accounts_query(building_code: str | None = None) -> Select[Any]:
+def accounts_query(building_code: str | None = None) -> AnySelect:
     statement = (
         select(
             Account.id,
