@@ -97,10 +97,11 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytes
     """A migrated database shared by the run; tests see it through rolled-back transactions."""
     if backend == "sqlite":
         url: str | URL = f"sqlite:///{tmp_path_factory.mktemp('db') / 'shared.db'}"
+        # The API test client calls endpoints from its own thread, on the test's connection.
+        engine = db.create_db_engine(url, connect_args={"check_same_thread": False})
     else:
         server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create(template=request.getfixturevalue("postgres_template"))
-    engine = db.create_db_engine(url)
+        engine = db.create_db_engine(server.create(template=request.getfixturevalue("postgres_template")))
     upgrade(engine)
     yield engine
     engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a result line stays one line, whatever the width
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -60,7 +60,7 @@ class PageRequest:
     def __init__(
         self,
         request: Request,
-        limit: Annotated[int, Query(ge=1, description="items per page")] = 100,
+        limit: Annotated[int, Query(ge=1, description="items per page")] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     ) -> None:
         maximum: int = request.app.state.settings.api_page_limit_max

@@ -42,4 +42,6 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return value if isinstance(value, Decimal) else Decimal(str(value))
+        # Canonical on the way out too, so both databases hand back the same text ("540", not
+        # "540.0" on one and "540" on the other).
+        return Decimal(decimal_to_text(value if isinstance(value, Decimal) else Decimal(str(value))))

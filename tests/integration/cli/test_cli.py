@@ -1,0 +1,175 @@
+"""The command line against committed databases of both engines: exit codes, one-line errors,
+nothing written on refusal, the demo twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from tests.builders import csv_text, premise
+from tests.conftest import use_database
+from zhkh.cli.main import run
+from zhkh.core.db import get_engine, session_scope
+from zhkh.housing.models import Account, Building, Organisation, Ownership
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def count(model: type) -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def import_examples(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    outputs = []
+    for kind, name in [
+        ("organisations", "organisations.csv"),
+        ("buildings", "buildings.csv"),
+        ("premises", "premises.csv"),
+        ("premises", "premises-1c-cp1251.csv"),
+        ("owners", "owners.csv"),
+    ]:
+        code, out, err = cli(capsys, "import", kind, str(EXAMPLES / name))
+        assert (code, err) == (0, ""), err
+        outputs.append(out.strip())
+    return outputs
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_import_examples_then_again_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    first = import_examples(capsys)
+    assert first == [
+        "organisations: 3 rows, 3 created, 0 updated, 0 unchanged",
+        "buildings: 2 rows, 2 created, 0 updated, 0 unchanged",
+        "premises: 6 rows, 6 created, 0 updated, 0 unchanged",
+        "premises: 3 rows, 3 created, 0 updated, 0 unchanged",
+        "owners: 13 rows, 13 created, 0 updated, 0 unchanged",
+    ]
+    second = import_examples(capsys)
+    assert all(line.endswith("; nothing changed") for line in second), second
+    assert (count(Organisation), count(Building), count(Account), count(Ownership)) == (3, 2, 9, 13)
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_bad_file_exits_1_lists_every_bad_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import_examples(capsys)
+    before = count(Account)
+    bad = tmp_path / "premises.csv"
+    bad.write_text(
+        csv_text(
+            [
+                premise(account="900001", building_id="EX-1", premise="50"),
+                premise(account="900002", building_id="EX-9", premise="51"),
+                premise(account="900003", building_id="EX-1", premise="52", area_m2="-1"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = cli(capsys, "import", "premises", str(bad))
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [
+        "line 3: building_id: no building 'EX-9'; import buildings first",
+        "line 4: area_m2: must be greater than zero, got '-1'",
+        "error: premises.csv (premises): 2 problems found, nothing was written",
+    ]
+    assert count(Account) == before
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_dry_run_counts_but_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "import", "organisations", "--dry-run", str(EXAMPLES / "organisations.csv"))
+    assert code == 0
+    assert out.strip() == "dry run, nothing written: organisations: 3 rows, 3 created, 0 updated, 0 unchanged"
+    assert count(Organisation) == 0
+
+
+@pytest.mark.usefixtures("scratch_database")
+@pytest.mark.parametrize(
+    ("content", "encoding", "message"),
+    [
+        ("", "utf-8", "the file is empty"),
+        ("inn,kpp,name,role\n1,2,3,4\n", "utf-8", "missing required column(s) bank_account, bic, bank_name"),
+        ("ИНН;КПП;Наименование\n", "utf-16", "UTF-16 or binary"),
+    ],
+)
+def test_unreadable_files_get_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, encoding: str, message: str
+) -> None:
+    path = tmp_path / "organisations.csv"
+    path.write_bytes(content.encode(encoding))
+    code, _, err = cli(capsys, "import", "organisations", str(path))
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "import", "premises")
+    assert code == 2
+    assert "Missing argument" in err
+    assert cli(capsys, "no-such-command")[0] == 2
+
+
+def test_unmigrated_database_says_what_to_do(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with use_database(f"sqlite:///{tmp_path / 'empty.db'}"):
+        code, _, err = cli(capsys, "import", "organisations", str(EXAMPLES / "organisations.csv"))
+    assert code == 1
+    assert "no such table" in err
+    assert "run: zhkh db upgrade" in err
+
+
+def test_db_upgrade_creates_the_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with use_database(f"sqlite:///{tmp_path / 'new' / 'zhkh.db'}"):
+        code, out, _ = cli(capsys, "db", "upgrade")
+        assert code == 0
+        assert "is at revision 0001" in out
+        assert cli(capsys, "db", "current")[1].strip() == "0001"
+        assert inspect(get_engine()).has_table("accounts")
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_tokens_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "token", "create", "--name", "bank", "--scope", "housing:read")
+    assert code == 0
+    secret = out.strip().splitlines()[-1]
+    assert secret.startswith("zhkh_")
+    listing = cli(capsys, "token", "list")[1]
+    assert "bank" in listing
+    assert secret not in listing
+    code, _, err = cli(capsys, "token", "create", "--name", "bank", "--scope", "housing:read")
+    assert (code, err.strip()) == (1, "error: a token named 'bank' already exists")
+    assert cli(capsys, "token", "create", "--name", "x", "--scope", "everything")[0] == 1
+    assert cli(capsys, "token", "revoke", "bank")[1].strip() == "token 'bank' is revoked"
+    assert cli(capsys, "token", "revoke", "nobody")[0] == 1
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "demo")
+    assert (code, err) == (0, "")
+    assert "premises: 199 rows, 199 created" in out
+    accounts = count(Account)
+    assert 190 <= accounts <= 210
+    assert count(Ownership) > accounts  # some flats have several owners
+
+    code, out, _ = cli(capsys, "demo")
+    assert code == 0
+    assert out.count("nothing changed") == 4
+    assert count(Account) == accounts
+
+    code, out, _ = cli(capsys, "demo", "--reset")
+    assert code == 0
+    assert "premises: 199 rows, 199 created" in out
+    assert count(Account) == accounts
