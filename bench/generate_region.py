@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from zhkh.core.requisites import with_account_key, with_inn_check_digits  # noqa: E402
+from zhkh.core.requisites import with_account_key, with_inn_check_digits
 
 ACCOUNTS_PER_BUILDING = 100
 BIC = "046577964"
@@ -40,11 +40,15 @@ def write_region(out: Path, accounts: int, seed: int = 1) -> dict[str, Path]:
         writer = csv.writer(f)
         writer.writerow(["building_id", "address", "total_area_m2", "common_area_m2", "manager_inn"])
         for number in range(buildings):
-            writer.writerow([f"R{number:07d}", f"г. Регион, ул. Синтетическая, д. {number}", "5000", "900", manager_inn])
+            writer.writerow(
+                [f"R{number:07d}", f"г. Регион, ул. Синтетическая, д. {number}", "5000", "900", manager_inn]
+            )
 
     with paths["premises"].open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["account", "building_id", "premise", "area_m2", "residents", "payer", "kind", "meter_possible"])
+        writer.writerow(
+            ["account", "building_id", "premise", "area_m2", "residents", "payer", "kind", "meter_possible"]
+        )
         for number in range(accounts):
             building, flat = divmod(number, ACCOUNTS_PER_BUILDING)
             area = f"{rng.randrange(250, 950) / 10:.1f}"

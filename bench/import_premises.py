@@ -23,10 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_region import write_region  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
+
+from bench.generate_region import write_region  # noqa: E402
 
 
 def recreate_database(server_url: str, name: str) -> str:
@@ -95,7 +95,11 @@ def main() -> None:
     print(f"buildings: {seconds:.1f} s")
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    for label, path in [("first import", paths["premises"]), ("same file again", paths["premises"]), ("1% changed", changed)]:
+    for label, path in [
+        ("first import", paths["premises"]),
+        ("same file again", paths["premises"]),
+        ("1% changed", changed),
+    ]:
         seconds, summary = zhkh(url, "import", "premises", str(path))
         print(f"{label:>16}: {seconds:6.1f} s  {args.rows / seconds:10,.0f} rows/s  | {summary}")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
