@@ -68,7 +68,7 @@ def owner(**overrides: Any) -> dict[str, Any]:
 
 def csv_text(rows: Iterable[Mapping[str, Any]], delimiter: str = ",", header: list[str] | None = None) -> str:
     rows = list(rows)
-    columns = header or list(rows[0])
+    columns = header or list(dict.fromkeys(key for row in rows for key in row))  # every key, in order
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, delimiter=delimiter, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -102,3 +102,31 @@ def registry(session: Session, tmp_path: Path, premises: int = 3) -> None:
         [premise(account=str(1000 + n), premise=str(n)) for n in range(1, premises + 1)],
     )
     import_rows(session, tmp_path, OwnersImport(), [owner(premise=str(n)) for n in range(1, premises + 1)])
+
+
+def meter(**overrides: Any) -> dict[str, Any]:
+    row = {
+        "serial": "CW-1001",
+        "service": "cold_water",
+        "building_id": "B-1",
+        "account": "1001",
+        "zones": "1",
+        "installed_on": "2024-01-15",
+        "verified_until": "2030-01-15",
+    }
+    return row | overrides
+
+
+def metered_registry(session: Session, tmp_path: Path) -> None:
+    """``registry`` with three premises, plus: cold and hot water meters of account 1001, a
+    two-zone electricity meter of 1002, and a building cold water meter."""
+    from zhkh.metering.imports import MetersImport
+
+    registry(session, tmp_path, premises=3)
+    rows = [
+        meter(),
+        meter(serial="HW-1001", service="hot_water"),
+        meter(serial="EL-1002", service="electricity", account="1002", zones="2"),
+        meter(serial="B-CW", account="", diameter_mm="50", digits="7"),
+    ]
+    import_rows(session, tmp_path, MetersImport(), rows)

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 import zhkh.core.outbox
 import zhkh.housing.models
-import zhkh.identity.models  # noqa: F401  (imported for their tables)
+import zhkh.identity.models
+import zhkh.metering.models  # noqa: F401  (imported for their tables)
 from zhkh.core.db import Base
 
 METADATA: MetaData = Base.metadata

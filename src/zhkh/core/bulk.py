@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Row, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -39,3 +40,18 @@ def _bind_processor(table: Table, name: str, dialect: Any) -> Any:
 
 def _qualified(table: Table) -> str:
     return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+
+def insert_new_rows(
+    session: Session, model: type[Any], rows: Sequence[dict[str, Any]], *, returning: Sequence[Any]
+) -> list[Row[Any]]:
+    """Insert ``rows`` into ``model``'s table, skipping any that collide with a unique key (a
+    row somebody else stored first), and return ``returning`` of the rows actually inserted.
+    The basis of idempotent intake: the same message twice is stored once, even from two
+    consumers at the same moment."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(model).on_conflict_do_nothing().returning(*returning)
+    return list(session.execute(statement, list(rows)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +18,13 @@ class Settings(BaseSettings):
 
     api_page_limit_max: int = 500
     """The largest page the read API hands out in one response."""
+
+    timezone: str = "Europe/Moscow"
+    """The local time of the buildings: periods, reading windows and dates are in this zone."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @lru_cache(maxsize=1)

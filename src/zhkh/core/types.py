@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, String
+from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -45,3 +46,31 @@ class ExactDecimal(TypeDecorator[Decimal]):
         # Canonical on the way out too, so both databases hand back the same text ("540", not
         # "540.0" on one and "540" on the other).
         return Decimal(decimal_to_text(value if isinstance(value, Decimal) else Decimal(str(value))))
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, always handed back as an aware UTC datetime on both databases.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones and would return naive values,
+    which cannot be compared with aware ones, so there the UTC wall time is stored and the zone
+    is put back on reading. Naive datetimes are refused on the way in: their zone is a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UtcDateTime takes a datetime, not {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"a naive datetime has no zone, refusing to guess: {value.isoformat()}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -11,11 +11,11 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zhkh.core.db import Base
-from zhkh.core.models import BigId, Timestamps
+from zhkh.core.models import BigId, Timestamps, string_enum
 from zhkh.core.types import ExactDecimal
 
 
@@ -30,17 +30,6 @@ class PremiseKind(StrEnum):
     NON_RESIDENTIAL = "non_residential"
 
 
-def _enum(enum: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 class Organisation(Timestamps, Base):
     __tablename__ = "organisations"
 
@@ -48,11 +37,15 @@ class Organisation(Timestamps, Base):
     inn: Mapped[str] = mapped_column(String(12), unique=True)
     kpp: Mapped[str | None] = mapped_column(String(9))
     name: Mapped[str] = mapped_column(String(500))
-    role: Mapped[OrganisationRole] = mapped_column(_enum(OrganisationRole, "organisation_role"))
+    role: Mapped[OrganisationRole] = mapped_column(string_enum(OrganisationRole, "organisation_role"))
     bank_account: Mapped[str | None] = mapped_column(String(20))
     bic: Mapped[str | None] = mapped_column(String(9))
     bank_name: Mapped[str | None] = mapped_column(String(500))
     corr_account: Mapped[str | None] = mapped_column(String(20))
+    # The days of the month on which a manager takes residents' readings (DOMAIN.md: e.g. 15-25);
+    # a reading after the window's last day counts for the next period.
+    reading_window_from: Mapped[int] = mapped_column(SmallInteger, server_default="15")
+    reading_window_to: Mapped[int] = mapped_column(SmallInteger, server_default="25")
 
 
 class Building(Timestamps, Base):
@@ -76,7 +69,7 @@ class Premise(Timestamps, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"))
     number: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[PremiseKind] = mapped_column(_enum(PremiseKind, "premise_kind"))
+    kind: Mapped[PremiseKind] = mapped_column(string_enum(PremiseKind, "premise_kind"))
     area_m2: Mapped[Decimal] = mapped_column(ExactDecimal)
     # Whether an individual meter can be installed (ПП 354: the multiplier applies only if so).
     meter_possible: Mapped[bool] = mapped_column(Boolean)

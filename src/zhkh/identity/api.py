@@ -27,3 +27,11 @@ def require_scope(scope: str) -> Callable[..., ApiToken]:
         return authenticate(session, secret.strip(), scope)
 
     return dependency
+
+
+def resident_account(token: ApiToken) -> str:
+    """The personal account number a resident token acts for."""
+    kind, _, number = (token.subject or "").partition(":")
+    if kind != "account" or not number:
+        raise InvalidToken("this endpoint is for a resident's token, which belongs to one personal account")
+    return number

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, String, func
+from sqlalchemy import JSON, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhkh.core.db import Base
 from zhkh.core.models import BigId
+from zhkh.core.types import UtcDateTime
 
 
 class ApiToken(Base):
@@ -20,5 +21,7 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))  # shown in listings, to tell tokens apart
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.current_timestamp())
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whose token it is when it acts for one party only, e.g. "account:1001" for a resident.
+    subject: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

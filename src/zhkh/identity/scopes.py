@@ -4,6 +4,10 @@ from __future__ import annotations
 
 SCOPES: dict[str, str] = {
     "housing:read": "read buildings, premises, personal accounts and owners",
-    "admin": "everything, including what later scopes will cover",
+    "metering:read": "read meters, readings, consumption and alarms",
+    "readings:write": "submit readings in batches (meter gateways, billing centres) and correct them",
+    "resident": "a resident's own personal account: submit readings, see meters and notifications",
+    "admin": "everything, including what later scopes will cover (not a resident's account)",
 }
 ADMIN_SCOPE = "admin"
+RESIDENT_SCOPE = "resident"

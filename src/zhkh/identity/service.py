@@ -14,7 +14,7 @@ from zhkh.core.clock import utc_now
 from zhkh.core.errors import InvalidInput
 from zhkh.identity.errors import InvalidToken, MissingScope, TokenNameTaken, TokenNotFound, UnknownScope
 from zhkh.identity.models import ApiToken
-from zhkh.identity.scopes import ADMIN_SCOPE, SCOPES
+from zhkh.identity.scopes import ADMIN_SCOPE, RESIDENT_SCOPE, SCOPES
 
 TOKEN_PREFIX = "zhkh_"  # noqa: S105 - a marker that makes leaked tokens easy to find, not a secret
 
@@ -29,7 +29,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, scopes: Sequence[str]) -> IssuedToken:
+def create_token(session: Session, name: str, scopes: Sequence[str], subject: str | None = None) -> IssuedToken:
+    """A new token. A ``resident`` token acts for one personal account only (``subject``
+    "account:<number>") and carries no other scope."""
     name = name.strip()
     if not name:
         raise InvalidInput("a token needs a name")
@@ -38,10 +40,16 @@ def create_token(session: Session, name: str, scopes: Sequence[str]) -> IssuedTo
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise UnknownScope(f"unknown scope(s) {', '.join(unknown)}; known scopes: {', '.join(SCOPES)}")
+    if (RESIDENT_SCOPE in scopes) != (subject is not None):
+        raise InvalidInput("a resident token needs its account (and only a resident token has one)")
+    if RESIDENT_SCOPE in scopes and set(scopes) != {RESIDENT_SCOPE}:
+        raise InvalidInput("a resident token carries the resident scope only")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise TokenNameTaken(f"a token named {name!r} already exists")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, prefix=secret[:12], secret_hash=_hash(secret), scopes=sorted(set(scopes)))
+    token = ApiToken(
+        name=name, prefix=secret[:12], secret_hash=_hash(secret), scopes=sorted(set(scopes)), subject=subject
+    )
     session.add(token)
     session.flush()
     return IssuedToken(token, secret)
@@ -67,6 +75,7 @@ def authenticate(session: Session, secret: str, scope: str) -> ApiToken:
     token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == _hash(secret)))
     if token is None or token.revoked_at is not None:
         raise InvalidToken("the API token is unknown or revoked")
-    if scope not in token.scopes and ADMIN_SCOPE not in token.scopes:
+    granted = scope in token.scopes or (ADMIN_SCOPE in token.scopes and scope != RESIDENT_SCOPE)
+    if not granted:
         raise MissingScope(f"the token {token.name!r} lacks the scope {scope!r}")
     return token

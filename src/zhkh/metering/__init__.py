@@ -1,0 +1,1 @@
+"""Meters, devices and readings: intake from every source, validation, consumption per period."""

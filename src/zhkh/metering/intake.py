@@ -1,0 +1,551 @@
+"""The one pipeline every reading goes through, whatever brought it (file, API, resident, MQTT,
+waterius over HTTP): resolve the meter, judge the reading against its neighbours in time, store
+it with its provenance, quarantine what belongs to no live meter.
+
+Set-based: a batch of readings costs a fixed handful of queries, not one per reading.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    and_,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from zhkh.core.bulk import bulk_insert, insert_new_rows
+from zhkh.core.clock import utc_now
+from zhkh.core.config import get_settings
+from zhkh.core.outbox import emit
+from zhkh.core.periods import Period, local_date
+from zhkh.core.types import UtcDateTime
+from zhkh.metering.models import (
+    Device,
+    DeviceBinding,
+    FlowLimit,
+    Meter,
+    MeterScope,
+    QuarantinedReading,
+    Reading,
+    ReadingStatus,
+)
+from zhkh.metering.validation import Decision, Flag, MeterFacts, Point, Verdict, judge
+
+CHUNK = 5_000
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChannel:
+    """A reading's origin when it came from a device: the device and the channel of its model's
+    mapping (``ch0``, ``volume_m3``, ``t1``...). The binding in force at the reading's time says
+    which meter and zone that was."""
+
+    format: str
+    external_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReading:
+    taken_at: datetime
+    value: Decimal
+    zone: int = 1
+    serial: str | None = None
+    device: DeviceChannel | None = None
+    source: str = "api"
+    source_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    reason: str | None = None
+    detail: str | None = None
+    reading_id: int | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    meter_id: int
+    zone: int
+    facts: MeterFacts
+    archived_on: date | None
+
+
+@dataclass
+class IntakeReport:
+    """What happened to a batch, in the order the readings came."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for outcome in self.outcomes:
+            totals[outcome.status] += 1
+        return dict(totals)
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for outcome in self.outcomes:
+            if outcome.status in (Status.REJECTED, Status.QUARANTINED):
+                totals[outcome.reason or "unknown"] += 1
+        return dict(totals)
+
+
+def ingest(session: Session, readings: Sequence[IncomingReading], *, now: datetime | None = None) -> IntakeReport:
+    """Judge and store ``readings``; returns one outcome per reading, in order."""
+    report = IntakeReport()
+    for start in range(0, len(readings), CHUNK):
+        report.outcomes += _ingest_chunk(session, readings[start : start + CHUNK], now or utc_now())
+    return report
+
+
+def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: datetime) -> list[Outcome]:
+    zone_info = get_settings().zone
+    targets = _resolve(session, readings)
+    outcomes: list[Outcome | None] = [None] * len(readings)
+    quarantine: list[tuple[int, str, str]] = []
+    by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, (reading, target) in enumerate(zip(readings, targets, strict=True)):
+        if isinstance(target, tuple):
+            quarantine.append((index, *target))
+        elif target.archived_on is not None and local_date(reading.taken_at, zone_info) > target.archived_on:
+            quarantine.append(
+                (index, "archived_meter", f"meter {target.facts.serial} was archived on {target.archived_on}")
+            )
+        else:
+            by_group[(target.meter_id, target.zone)].append(index)
+
+    known = _known_points(session, readings, by_group)
+    decisions = _judge_groups(readings, targets, by_group, known, zone_info, now)
+    for index, outcome in _store(session, readings, targets, decisions).items():
+        outcomes[index] = outcome
+    for index, outcome in _quarantine(session, readings, quarantine).items():
+        outcomes[index] = outcome
+    _announce(session, readings, targets, decisions, zone_info)
+    assert all(outcome is not None for outcome in outcomes)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+# --- which meter ------------------------------------------------------------------------------
+
+
+def _resolve(session: Session, readings: Sequence[IncomingReading]) -> list[_Target | tuple[str, str]]:
+    """Each reading's meter and zone, or (reason, detail) for quarantine."""
+    limits = _flow_limits(session)
+    serials = {r.serial for r in readings if r.serial is not None}
+    meters = _meters(session, Meter.serial.in_(serials), limits) if serials else {}
+    by_serial = {facts.serial: (meter_id, facts, archived) for meter_id, (facts, archived) in meters.items()}
+    bindings = _bindings(session, {r.device for r in readings if r.device is not None})
+    bound_ids = {meter_id for rows in bindings.values() for _, meter_id, _, _ in rows}
+    bound_meters = _meters(session, Meter.id.in_(bound_ids), limits) if bound_ids else {}
+
+    resolved: list[_Target | tuple[str, str]] = []
+    for reading in readings:
+        if reading.serial is not None:
+            found = by_serial.get(reading.serial)
+            if found is None:
+                resolved.append(("unknown_meter", f"no meter with serial {reading.serial!r}"))
+                continue
+            meter_id, facts, archived = found
+            resolved.append(_Target(meter_id, reading.zone, facts, archived))
+            continue
+        assert reading.device is not None
+        resolved.append(_resolve_device(reading, bindings, bound_meters))
+    return resolved
+
+
+def _resolve_device(
+    reading: IncomingReading,
+    bindings: dict[DeviceChannel, list[tuple[datetime, int, int, datetime | None]]],
+    meters: dict[int, tuple[MeterFacts, date | None]],
+) -> _Target | tuple[str, str]:
+    assert reading.device is not None
+    device = reading.device
+    rows = bindings.get(device)
+    if rows is None:
+        return ("unknown_device", f"no {device.format} device {device.external_id!r} is registered")
+    for bound_from, meter_id, zone, bound_to in rows:
+        if bound_from <= reading.taken_at and (bound_to is None or reading.taken_at < bound_to):
+            facts, archived = meters[meter_id]
+            return _Target(meter_id, zone, facts, archived)
+    return ("unbound_channel", f"channel {device.channel!r} of device {device.external_id!r} is bound to no meter then")
+
+
+def _meters(
+    session: Session, condition: Any, limits: dict[tuple[str, int | None], Decimal]
+) -> dict[int, tuple[MeterFacts, date | None]]:
+    zone = get_settings().zone
+    rows = session.execute(
+        select(
+            Meter.id,
+            Meter.serial,
+            Meter.zones,
+            Meter.digits,
+            Meter.installed_on,
+            Meter.verified_until,
+            Meter.archived_on,
+            Meter.service,
+            Meter.diameter_mm,
+            Meter.scope,
+        ).where(condition)
+    )
+    return {
+        row.id: (
+            MeterFacts(
+                row.serial,
+                row.zones,
+                row.digits,
+                row.installed_on,
+                row.verified_until,
+                _flow_limit(limits, str(row.service), row.diameter_mm, individual=row.scope == MeterScope.INDIVIDUAL),
+                zone=zone,
+            ),
+            row.archived_on,
+        )
+        for row in rows
+    }
+
+
+def _flow_limit(
+    limits: dict[tuple[str, int | None], Decimal], service: str, diameter_mm: int | None, *, individual: bool
+) -> Decimal | None:
+    """The row for the meter's diameter; the service's default row only for flat meters (a
+    building meter's pipe is far larger than a flat's)."""
+    if (service, diameter_mm) in limits and diameter_mm is not None:
+        return limits[(service, diameter_mm)]
+    return limits.get((service, None)) if individual else None
+
+
+def _flow_limits(session: Session) -> dict[tuple[str, int | None], Decimal]:
+    return {
+        (str(service), diameter): limit
+        for service, diameter, limit in session.execute(
+            select(FlowLimit.service, FlowLimit.diameter_mm, FlowLimit.max_per_hour)
+        )
+    }
+
+
+def _bindings(
+    session: Session, channels: Iterable[DeviceChannel]
+) -> dict[DeviceChannel, list[tuple[datetime, int, int, datetime | None]]]:
+    wanted = set(channels)
+    if not wanted:
+        return {}
+    devices = {(d.format, d.external_id) for d in wanted}
+    rows = session.execute(
+        select(
+            Device.format,
+            Device.external_id,
+            DeviceBinding.channel,
+            DeviceBinding.bound_from,
+            DeviceBinding.meter_id,
+            DeviceBinding.zone,
+            DeviceBinding.bound_to,
+        )
+        .join(DeviceBinding, DeviceBinding.device_id == Device.id, isouter=True)
+        .where(Device.external_id.in_({external for _, external in devices}))
+    )
+    found: dict[DeviceChannel, list[tuple[datetime, int, int, datetime | None]]] = {}
+    registered: set[tuple[str, str]] = set()
+    for row in rows:
+        if (row.format, row.external_id) not in devices:
+            continue
+        registered.add((row.format, row.external_id))
+        if row.channel is not None:
+            key = DeviceChannel(row.format, row.external_id, row.channel)
+            found.setdefault(key, []).append((row.bound_from, row.meter_id, row.zone, row.bound_to))
+    for channel in wanted:
+        if (channel.format, channel.external_id) in registered:
+            found.setdefault(channel, [])  # registered, but this channel is bound to nothing
+    return found
+
+
+# --- what is already known around each reading -------------------------------------------------
+
+_GROUPS = Table(
+    "intake_groups",
+    MetaData(),
+    Column("meter_id", Integer),
+    Column("zone", SmallInteger),
+    Column("min_t", UtcDateTime),
+    Column("max_t", UtcDateTime),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass
+class _Known:
+    """A group's accepted readings around the batch (sorted by time), and every stored
+    (time, value) pair in the batch's time span, whatever its status, to spot exact repeats."""
+
+    times: list[datetime] = field(default_factory=list)
+    values: list[Decimal] = field(default_factory=list)
+    stored: set[tuple[datetime, Decimal]] = field(default_factory=set)
+
+    def add(self, taken_at: datetime, value: Decimal) -> None:
+        position = bisect.bisect_left(self.times, taken_at)
+        self.times.insert(position, taken_at)
+        self.values.insert(position, value)
+
+    def around(self, taken_at: datetime) -> tuple[Point | None, Point | None, Point | None]:
+        """The accepted readings just before, at and just after ``taken_at``."""
+        left = bisect.bisect_left(self.times, taken_at)
+        right = bisect.bisect_right(self.times, taken_at)
+        previous = Point(self.times[left - 1], self.values[left - 1]) if left else None
+        same = Point(self.times[left], self.values[left]) if right > left else None
+        following = Point(self.times[right], self.values[right]) if right < len(self.times) else None
+        return previous, same, following
+
+
+def _known_points(
+    session: Session, readings: Sequence[IncomingReading], by_group: dict[tuple[int, int], list[int]]
+) -> dict[tuple[int, int], _Known]:
+    """One query for every group of the batch: the accepted reading just before its earliest
+    reading, the one just after its latest, and all stored readings in between."""
+    known = {group: _Known() for group in by_group}
+    if not by_group:
+        return known
+    connection = session.connection()
+    _GROUPS.create(connection, checkfirst=True)
+    rows = [
+        {
+            "meter_id": meter_id,
+            "zone": zone,
+            "min_t": min(readings[i].taken_at for i in indices),
+            "max_t": max(readings[i].taken_at for i in indices),
+        }
+        for (meter_id, zone), indices in by_group.items()
+    ]
+    bulk_insert(session, _GROUPS, rows)
+    for row in session.execute(_neighbours_query()):
+        group = known[(row.meter_id, row.zone)]
+        value = Decimal(row.value) if not isinstance(row.value, Decimal) else row.value
+        if row.kind == "within":
+            group.stored.add((row.taken_at, value))
+            if row.status != ReadingStatus.ACCEPTED or row.superseded:
+                continue
+        group.add(row.taken_at, value)
+    session.execute(_GROUPS.delete())
+    return known
+
+
+def _neighbours_query() -> Any:
+    readings, groups = Reading.__table__, _GROUPS
+    inner = Reading.__table__.alias("nearest")
+
+    def live(table: Any) -> Any:
+        return and_(table.c.status == ReadingStatus.ACCEPTED.value, table.c.superseded_by_id.is_(None))
+
+    def same_series(table: Any) -> Any:
+        return and_(table.c.meter_id == groups.c.meter_id, table.c.zone == groups.c.zone)
+
+    def nearest(kind: str, aggregate: Any, condition: Any) -> Any:
+        moment = (
+            select(aggregate(inner.c.taken_at)).where(same_series(inner), live(inner), condition).correlate(groups)
+        ).scalar_subquery()
+        return (
+            select(*_neighbour_columns(kind))
+            .select_from(groups.join(readings, and_(same_series(readings), readings.c.taken_at == moment)))
+            .where(live(readings))
+        )
+
+    within = (
+        select(*_neighbour_columns("within"))
+        .select_from(groups.join(readings, same_series(readings)))
+        .where(readings.c.taken_at.between(groups.c.min_t, groups.c.max_t))
+    )
+    return union_all(
+        nearest("before", func.max, inner.c.taken_at < groups.c.min_t),
+        nearest("after", func.min, inner.c.taken_at > groups.c.max_t),
+        within,
+    )
+
+
+def _neighbour_columns(kind: str) -> list[Any]:
+    readings = Reading.__table__
+    return [
+        literal(kind).label("kind"),
+        readings.c.meter_id,
+        readings.c.zone,
+        readings.c.taken_at,
+        readings.c.value,
+        readings.c.status,
+        readings.c.superseded_by_id.is_not(None).label("superseded"),
+    ]
+
+
+# --- judging -----------------------------------------------------------------------------------
+
+
+def _judge_groups(
+    readings: Sequence[IncomingReading],
+    targets: Sequence[_Target | tuple[str, str]],
+    by_group: dict[tuple[int, int], list[int]],
+    known: dict[tuple[int, int], _Known],
+    zone_info: ZoneInfo,
+    now: datetime,
+) -> dict[int, Decision]:
+    """Judge each group's readings in time order, each against what is known and what this
+    batch accepted before it, so a batch is judged as if its readings had come one by one."""
+    decisions: dict[int, Decision] = {}
+    for group, indices in by_group.items():
+        points = known[group]
+        for index in sorted(indices, key=lambda i: (readings[i].taken_at, readings[i].value)):
+            reading, target = readings[index], targets[index]
+            assert isinstance(target, _Target)
+            if (reading.taken_at, reading.value) in points.stored:
+                decisions[index] = Decision(Verdict.DUPLICATE, detail="the same reading is already recorded")
+                continue
+            previous, same, following = points.around(reading.taken_at)
+            decision = judge(
+                target.facts,
+                target.zone,
+                Point(reading.taken_at, reading.value),
+                previous=previous,
+                following=following,
+                same_moment=same,
+                local_day=local_date(reading.taken_at, zone_info),
+                now=now,
+            )
+            decisions[index] = decision
+            points.stored.add((reading.taken_at, reading.value))
+            if decision.verdict is Verdict.ACCEPTED:
+                points.add(reading.taken_at, reading.value)
+    return decisions
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+
+def _store(
+    session: Session,
+    readings: Sequence[IncomingReading],
+    targets: Sequence[_Target | tuple[str, str]],
+    decisions: dict[int, Decision],
+) -> dict[int, Outcome]:
+    """Insert accepted and rejected readings; a row another consumer stored meanwhile (the unique
+    key meter, zone, time, value) is skipped and reported as a duplicate."""
+    outcomes: dict[int, Outcome] = {}
+    rows: list[dict[str, Any]] = []
+    keys: list[int] = []
+    for index, decision in decisions.items():
+        if decision.verdict is Verdict.DUPLICATE:
+            outcomes[index] = Outcome(Status.DUPLICATE, detail=decision.detail)
+            continue
+        reading, target = readings[index], targets[index]
+        assert isinstance(target, _Target)
+        accepted = decision.verdict is Verdict.ACCEPTED
+        rows.append(
+            {
+                "meter_id": target.meter_id,
+                "zone": target.zone,
+                "taken_at": reading.taken_at,
+                "value": reading.value,
+                "status": (ReadingStatus.ACCEPTED if accepted else ReadingStatus.REJECTED).value,
+                "reason": decision.reason.value if decision.reason else None,
+                "detail": decision.detail,
+                "flags": decision.flags_text,
+                "source": reading.source,
+                "source_ref": reading.source_ref,
+            }
+        )
+        keys.append(index)
+    inserted = _insert_new(session, rows)
+    for index, row in zip(keys, rows, strict=True):
+        decision = decisions[index]
+        reading_id = inserted.get((row["meter_id"], row["zone"], row["taken_at"], Decimal(row["value"]).normalize()))
+        if reading_id is None:
+            outcomes[index] = Outcome(Status.DUPLICATE, detail="the same reading was stored meanwhile")
+        elif decision.verdict is Verdict.ACCEPTED:
+            outcomes[index] = Outcome(Status.ACCEPTED, reading_id=reading_id, flags=decision.flags)
+        else:
+            reason = decision.reason.value if decision.reason else None
+            outcomes[index] = Outcome(Status.REJECTED, reason, decision.detail, reading_id)
+    return outcomes
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, int, datetime, Decimal], int]:
+    if not rows:
+        return {}
+    result = insert_new_rows(
+        session, Reading, rows, returning=(Reading.id, Reading.meter_id, Reading.zone, Reading.taken_at, Reading.value)
+    )
+    return {(r.meter_id, r.zone, r.taken_at, r.value.normalize()): r.id for r in result}
+
+
+def _quarantine(
+    session: Session, readings: Sequence[IncomingReading], quarantine: list[tuple[int, str, str]]
+) -> dict[int, Outcome]:
+    if not quarantine:
+        return {}
+    rows = []
+    for index, reason, _detail in quarantine:
+        reading = readings[index]
+        rows.append(
+            {
+                "reason": reason,
+                "serial": reading.serial,
+                "device_format": reading.device.format if reading.device else None,
+                "device_id": reading.device.external_id if reading.device else None,
+                "channel": reading.device.channel if reading.device else None,
+                "zone": reading.zone,
+                "taken_at": reading.taken_at,
+                "value": reading.value,
+                "source": reading.source,
+                "source_ref": reading.source_ref,
+            }
+        )
+    session.execute(insert(QuarantinedReading), rows)
+    return {index: Outcome(Status.QUARANTINED, reason, detail) for index, reason, detail in quarantine}
+
+
+def _announce(
+    session: Session,
+    readings: Sequence[IncomingReading],
+    targets: Sequence[_Target | tuple[str, str]],
+    decisions: dict[int, Decision],
+    zone_info: ZoneInfo,
+) -> None:
+    """Tell the rest of the platform, through the outbox: alarms evaluate the meters that got
+    readings; a late reading makes its period's consumption stale from that period on."""
+    arrived: set[int] = set()
+    stale: dict[int, str] = {}
+    for index, decision in decisions.items():
+        if decision.verdict is not Verdict.ACCEPTED:
+            continue
+        target = targets[index]
+        assert isinstance(target, _Target)
+        arrived.add(target.meter_id)
+        if Flag.LATE in decision.flags:
+            period = str(Period.of(local_date(readings[index].taken_at, zone_info)))
+            stale[target.meter_id] = min(period, stale.get(target.meter_id, period))
+    if arrived:
+        emit(session, "metering.readings_arrived", {"meter_ids": sorted(arrived), "stale_from": stale})

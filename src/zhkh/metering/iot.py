@@ -1,0 +1,290 @@
+"""Device message formats: turn what a meter, a LoRaWAN server or a decoder publishes into
+device messages (which device, when, which fields). Pure: no I/O.
+
+Formats (see docs/iot.md, with complete examples under examples/iot/):
+
+- ``platform``: our own JSON, ``{"serial": "...", "ts": "...", "value": "123.456"}`` or with
+  ``"values": {"t1": ..., "t2": ...}``; a list of those, or ``{"readings": [...]}``, for gateways.
+  Readings name meters by serial directly, no device registry involved.
+- ``chirpstack``: ChirpStack v4 uplink events, the decoded ``object``.
+- ``tts``: The Things Stack v3 uplinks, ``uplink_message.decoded_payload``.
+- ``wmbusmeters``: wmbusmeters telegram JSON.
+- ``waterius``: the waterius counter's JSON (HTTP POST and MQTT), and its one-value-per-topic
+  MQTT mode.
+
+Which decoded field is a reading, and of which meter, is not decided here: the device's model
+maps fields to channels and a binding maps a channel to a meter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+FORMATS = ("platform", "chirpstack", "tts", "wmbusmeters", "waterius")
+# waterius starts its clock at 2024-01-01 when NTP fails; such a timestamp is not the reading's.
+_WATERIUS_CLOCK_UNSET = datetime(2024, 1, 2, tzinfo=UTC)
+_LITRE = Decimal("0.001")
+
+
+class MessageError(ValueError):
+    """The message cannot be read: it goes to the dead-letter table with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class SerialReading:
+    """A reading that names its meter directly (the platform format)."""
+
+    serial: str
+    taken_at: datetime
+    value: Decimal
+    zone: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMessage:
+    """What one device said: flattened fields (``a.b`` for nested objects), when, and a message
+    id for provenance."""
+
+    format: str
+    external_id: str
+    taken_at: datetime
+    fields: Mapping[str, Any]
+    message_id: str | None = None
+
+
+@dataclass
+class Parsed:
+    devices: list[DeviceMessage] = field(default_factory=list)
+    serial_readings: list[SerialReading] = field(default_factory=list)
+    ignored: str | None = None  # a well-formed message that carries no reading (and why)
+
+
+def parse_message(fmt: str, topic: str, payload: bytes, received_at: datetime, *, retained: bool = False) -> Parsed:
+    """Parse one message of ``fmt`` that arrived on ``topic``. Raises ``MessageError``."""
+    if fmt == "waterius" and _waterius_field_topic(topic):
+        return _waterius_field(topic, payload, received_at, retained)
+    document = _json(payload)
+    parser = _PARSERS.get(fmt)
+    if parser is None:
+        raise MessageError(f"unknown message format {fmt!r}; known: {', '.join(FORMATS)}")
+    return parser(topic, document, received_at)
+
+
+def _json(payload: bytes) -> Any:
+    try:
+        return json.loads(payload, parse_float=Decimal, parse_int=Decimal)
+    except UnicodeDecodeError as exc:
+        raise MessageError("payload is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise MessageError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from exc
+
+
+def _object(document: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(document, dict):
+        raise MessageError(f"{what} must be a JSON object, got {type(document).__name__}")
+    return document
+
+
+def parse_time(text: Any, what: str) -> datetime:
+    """RFC 3339 with any fraction (ChirpStack, TTS: up to 9 digits), ``Z``, ``+00:00`` or
+    ``+0000`` (waterius)."""
+    if not isinstance(text, str):
+        raise MessageError(f"{what} must be a timestamp string, got {text!r}")
+    cleaned = text.strip().replace("Z", "+00:00")
+    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]  # +0000 -> +00:00
+    if "." in cleaned:  # Python reads at most 6 fraction digits
+        head, _, rest = cleaned.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        cleaned = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError as exc:
+        raise MessageError(f"{what}: not a timestamp: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise MessageError(f"{what}: a timestamp needs its UTC offset: {text!r}")
+    return moment.astimezone(UTC)
+
+
+def decimal_value(value: Any, what: str) -> Decimal:
+    """A reading value: a JSON number or a numeric string, never a bool."""
+    if isinstance(value, bool) or value is None:
+        raise MessageError(f"{what} must be a number, got {json.dumps(value)}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise MessageError(f"{what} must be a number, got {value!r}") from exc
+    if not number.is_finite():
+        raise MessageError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists are kept as values."""
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+# --- platform ----------------------------------------------------------------------------------
+
+
+def _platform(_topic: str, document: Any, _received_at: datetime) -> Parsed:
+    items = document.get("readings") if isinstance(document, dict) and "readings" in document else document
+    items = items if isinstance(items, list) else [items]
+    parsed = Parsed()
+    for position, item in enumerate(items):
+        where = f"reading {position}" if len(items) > 1 else "message"
+        parsed.serial_readings += platform_reading(_object(item, where), where)
+    return parsed
+
+
+def platform_reading(item: Mapping[str, Any], where: str) -> list[SerialReading]:
+    serial = item.get("serial")
+    if not isinstance(serial, str) or not serial.strip():
+        raise MessageError(f"{where}: serial must be a non-empty string")
+    taken_at = parse_time(item.get("ts"), f"{where}: ts")
+    if "value" in item and "values" in item:
+        raise MessageError(f"{where}: give value or values, not both")
+    if "value" in item:
+        return [SerialReading(serial.strip(), taken_at, decimal_value(item["value"], f"{where}: value"))]
+    values = item.get("values")
+    if not isinstance(values, dict) or not values:
+        raise MessageError(f"{where}: value or values is required")
+    readings = []
+    for key, value in values.items():
+        if key not in ("t1", "t2", "t3"):
+            raise MessageError(f"{where}: values has {key!r}; zones are t1, t2, t3")
+        readings.append(
+            SerialReading(serial.strip(), taken_at, decimal_value(value, f"{where}: values.{key}"), int(key[1]))
+        )
+    return readings
+
+
+# --- LoRaWAN servers ---------------------------------------------------------------------------
+
+
+def _chirpstack(topic: str, document: Any, received_at: datetime) -> Parsed:
+    event = _object(document, "ChirpStack event")
+    if not topic.endswith("/event/up"):
+        return Parsed(ignored=f"ChirpStack {topic.rsplit('/', 1)[-1]} event, not an uplink")
+    info = _object(event.get("deviceInfo"), "deviceInfo")
+    dev_eui = info.get("devEui")
+    if not isinstance(dev_eui, str) or not dev_eui:
+        raise MessageError("deviceInfo.devEui is missing")
+    decoded = event.get("object")
+    if decoded is None:
+        raise MessageError("uplink has no decoded object: the device profile has no codec, or decoding failed")
+    taken_at = parse_time(event["time"], "time") if "time" in event else received_at
+    message_id = event.get("deduplicationId")
+    return Parsed(
+        devices=[
+            DeviceMessage("chirpstack", dev_eui.lower(), taken_at, flatten(_object(decoded, "object")), message_id)
+        ]
+    )
+
+
+def _tts(topic: str, document: Any, received_at: datetime) -> Parsed:
+    envelope = _object(document, "The Things Stack message")
+    if not topic.endswith("/up"):
+        return Parsed(ignored="not an uplink")
+    ids = _object(envelope.get("end_device_ids"), "end_device_ids")
+    uplink = _object(envelope.get("uplink_message"), "uplink_message")
+    dev_eui = ids.get("dev_eui") or ids.get("device_id")
+    if not isinstance(dev_eui, str) or not dev_eui:
+        raise MessageError("end_device_ids.dev_eui is missing")
+    decoded = uplink.get("decoded_payload")
+    if decoded is None:
+        raise MessageError("uplink has no decoded_payload: no payload formatter, or it failed")
+    stamp = uplink.get("received_at") or envelope.get("received_at")
+    taken_at = parse_time(stamp, "received_at") if stamp else received_at
+    correlation = next((c for c in envelope.get("correlation_ids", []) if str(c).startswith("as:up:")), None)
+    return Parsed(
+        devices=[
+            DeviceMessage("tts", dev_eui.lower(), taken_at, flatten(_object(decoded, "decoded_payload")), correlation)
+        ]
+    )
+
+
+# --- wM-Bus ------------------------------------------------------------------------------------
+
+_WMBUS_FIXED = {"_", "media", "meter", "name", "id", "timestamp", "device", "rssi_dbm"}
+
+
+def _wmbusmeters(_topic: str, document: Any, received_at: datetime) -> Parsed:
+    telegram = _object(document, "wmbusmeters telegram")
+    meter_id = telegram.get("id")
+    if not isinstance(meter_id, str) or not meter_id:
+        raise MessageError("telegram has no id")
+    taken_at = parse_time(telegram["timestamp"], "timestamp") if "timestamp" in telegram else received_at
+    fields = {key: value for key, value in telegram.items() if key not in _WMBUS_FIXED}
+    return Parsed(devices=[DeviceMessage("wmbusmeters", meter_id, taken_at, fields, None)])
+
+
+# --- waterius ----------------------------------------------------------------------------------
+
+
+def _waterius(_topic: str, document: Any, received_at: datetime) -> Parsed:
+    body = _object(document, "waterius message")
+    esp_id = body.get("esp_id")
+    if esp_id is None:
+        raise MessageError("waterius message has no esp_id")
+    taken_at = received_at
+    if "timestamp" in body:
+        stamped = parse_time(body["timestamp"], "timestamp")
+        # A clock that never synchronised starts at 2024-01-01: use the time we got the message.
+        taken_at = stamped if stamped >= _WATERIUS_CLOCK_UNSET and not body.get("ntp_errors") else received_at
+    fields: dict[str, Any] = dict(body)
+    for channel in ("0", "1"):
+        if body.get(f"ctype{channel}") == Decimal(255):
+            fields.pop(f"ch{channel}", None)  # the input is switched off
+        elif f"ch{channel}" in fields:
+            # ch* are single-precision floats printed with noise (122.8399963): round to a litre.
+            fields[f"ch{channel}"] = _litres(decimal_value(fields[f"ch{channel}"], f"ch{channel}"))
+    message_id = f"{esp_id}:{body.get('imp0', '')}:{body.get('imp1', '')}"
+    return Parsed(devices=[DeviceMessage("waterius", str(esp_id), taken_at, fields, message_id)])
+
+
+def _waterius_field_topic(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) >= 3 and parts[0] == "waterius"
+
+
+def _waterius_field(topic: str, payload: bytes, received_at: datetime, retained: bool) -> Parsed:
+    """The one-value-per-topic mode: ``waterius/<esp_id>/<field>``. Only ``ch0``/``ch1`` carry
+    readings; a retained value replayed on subscribe is an old reading, not a new one."""
+    parts = topic.split("/")
+    esp_id, name = parts[1], "/".join(parts[2:])
+    if name not in ("ch0", "ch1"):
+        return Parsed(ignored=f"waterius field {name!r} carries no reading")
+    if retained:
+        return Parsed(ignored="a retained value replayed on subscribe")
+    try:
+        text = payload.decode().strip()
+    except UnicodeDecodeError as exc:
+        raise MessageError("payload is not UTF-8 text") from exc
+    value = _litres(decimal_value(text, name))
+    return Parsed(devices=[DeviceMessage("waterius", esp_id, received_at, {name: value}, None)])
+
+
+def _litres(value: Decimal) -> Decimal:
+    return value.quantize(_LITRE, rounding=ROUND_HALF_UP)
+
+
+_PARSERS = {
+    "platform": _platform,
+    "chirpstack": _chirpstack,
+    "tts": _tts,
+    "wmbusmeters": _wmbusmeters,
+    "waterius": _waterius,
+}

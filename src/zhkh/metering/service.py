@@ -1,0 +1,273 @@
+"""Use cases of the meter and device registry: device models, devices and their bindings,
+meter replacement, operators' corrections, and binding quarantined readings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhkh.core.clock import utc_now
+from zhkh.core.config import get_settings
+from zhkh.core.periods import local_midnight
+from zhkh.metering.errors import (
+    CorrectionRefused,
+    DeviceModelNotFound,
+    DeviceNotFound,
+    InvalidMapping,
+    MeterArchived,
+    MeterNotFound,
+    QuarantineNotFound,
+    ReadingNotFound,
+)
+from zhkh.metering.intake import DeviceChannel, IncomingReading, Outcome, Status, ingest
+from zhkh.metering.iot import FORMATS
+from zhkh.metering.mapping import MappingError, ModelMapping
+from zhkh.metering.models import (
+    Device,
+    DeviceBinding,
+    DeviceModel,
+    Meter,
+    QuarantinedReading,
+    Reading,
+    ReadingStatus,
+)
+
+
+def meter_by_serial(session: Session, serial: str) -> Meter:
+    meter = session.scalar(select(Meter).where(Meter.serial == serial))
+    if meter is None:
+        raise MeterNotFound(f"no meter with serial {serial!r}")
+    return meter
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+def save_device_model(session: Session, name: str, fmt: str, mapping: Mapping[str, Any]) -> DeviceModel:
+    """Create or update a device model; the mapping is checked before it is stored."""
+    if fmt not in FORMATS:
+        raise InvalidMapping(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    try:
+        ModelMapping.from_json(mapping)
+    except MappingError as exc:
+        raise InvalidMapping(f"device model {name!r}: {exc}") from exc
+    model = session.scalar(select(DeviceModel).where(DeviceModel.name == name))
+    if model is None:
+        model = DeviceModel(name=name, format=fmt, mapping=dict(mapping))
+        session.add(model)
+    else:
+        model.format, model.mapping = fmt, dict(mapping)
+    session.flush()
+    return model
+
+
+def register_device(session: Session, model_name: str, external_id: str, name: str | None = None) -> Device:
+    model = session.scalar(select(DeviceModel).where(DeviceModel.name == model_name))
+    if model is None:
+        raise DeviceModelNotFound(f"no device model {model_name!r}")
+    external_id = normalise_external_id(model.format, external_id)
+    device = session.scalar(select(Device).where(Device.format == model.format, Device.external_id == external_id))
+    if device is None:
+        device = Device(format=model.format, external_id=external_id, model_id=model.id, name=name)
+        session.add(device)
+    else:
+        device.model_id, device.name = model.id, name or device.name
+    session.flush()
+    return device
+
+
+def normalise_external_id(fmt: str, external_id: str) -> str:
+    """DevEUIs come lowercase from ChirpStack and uppercase from The Things Stack: keep one case."""
+    cleaned = external_id.strip()
+    return cleaned.lower() if fmt in ("chirpstack", "tts") else cleaned
+
+
+def device(session: Session, fmt: str, external_id: str) -> Device:
+    found = session.scalar(
+        select(Device).where(Device.format == fmt, Device.external_id == normalise_external_id(fmt, external_id))
+    )
+    if found is None:
+        raise DeviceNotFound(f"no {fmt} device {external_id!r}")
+    return found
+
+
+def bind_device(
+    session: Session,
+    fmt: str,
+    external_id: str,
+    channel: str,
+    serial: str,
+    *,
+    zone: int = 1,
+    since: datetime | None = None,
+) -> DeviceBinding:
+    """From ``since`` on, the device's ``channel`` measures meter ``serial`` (zone ``zone``). An
+    earlier binding of that channel ends then; readings quarantined for it are replayed."""
+    found = device(session, fmt, external_id)
+    meter = meter_by_serial(session, serial)
+    if meter.archived_on is not None:
+        raise MeterArchived(f"meter {serial} was archived on {meter.archived_on}; bind its replacement")
+    moment = since or utc_now()
+    for binding in session.scalars(
+        select(DeviceBinding).where(
+            DeviceBinding.device_id == found.id, DeviceBinding.channel == channel, DeviceBinding.bound_to.is_(None)
+        )
+    ):
+        binding.bound_to = moment
+    binding = DeviceBinding(device_id=found.id, channel=channel, meter_id=meter.id, zone=zone, bound_from=moment)
+    session.add(binding)
+    meter.automatic = True
+    session.flush()
+    replay_quarantine(session, fmt, found.external_id)
+    return binding
+
+
+def replay_quarantine(session: Session, fmt: str, external_id: str) -> list[Outcome]:
+    """Run a device's quarantined readings through the pipeline again (after it was bound)."""
+    waiting = list(
+        session.scalars(
+            select(QuarantinedReading)
+            .where(
+                QuarantinedReading.device_format == fmt,
+                QuarantinedReading.device_id == external_id,
+                QuarantinedReading.resolved_reading_id.is_(None),
+            )
+            .order_by(QuarantinedReading.taken_at)
+        )
+    )
+    incoming = [
+        IncomingReading(
+            q.taken_at,
+            q.value,
+            q.zone,
+            device=DeviceChannel(fmt, external_id, q.channel or ""),
+            source=q.source,
+            source_ref=f"quarantine:{q.id}",
+        )
+        for q in waiting
+    ]
+    return _resolve_quarantined(session, waiting, ingest(session, incoming).outcomes)
+
+
+def bind_quarantined(session: Session, quarantine_id: int, serial: str, zone: int | None = None) -> Outcome:
+    """Give a quarantined reading its meter and run it through the pipeline."""
+    held = session.get(QuarantinedReading, quarantine_id)
+    if held is None or held.resolved_reading_id is not None:
+        raise QuarantineNotFound(f"no unresolved quarantined reading {quarantine_id}")
+    meter_by_serial(session, serial)
+    incoming = IncomingReading(
+        held.taken_at, held.value, zone or held.zone, serial, source=held.source, source_ref=f"quarantine:{held.id}"
+    )
+    return _resolve_quarantined(session, [held], ingest(session, [incoming]).outcomes)[0]
+
+
+def _resolve_quarantined(
+    session: Session, held: Sequence[QuarantinedReading], outcomes: list[Outcome]
+) -> list[Outcome]:
+    for item, outcome in zip(held, outcomes, strict=True):
+        if outcome.status in (Status.ACCEPTED, Status.REJECTED) and outcome.reading_id is not None:
+            item.resolved_reading_id = outcome.reading_id
+    session.flush()
+    return outcomes
+
+
+# --- meters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replacement:
+    old: Meter
+    new: Meter
+    final: list[Outcome]
+    initial: list[Outcome]
+
+
+def replace_meter(
+    session: Session,
+    old_serial: str,
+    new_serial: str,
+    on: date,
+    final: Sequence[Decimal],
+    initial: Sequence[Decimal],
+) -> Replacement:
+    """Meter ``old_serial`` was taken off on ``on`` showing ``final`` (one value per zone) and
+    ``new_serial`` (already registered) put on showing ``initial``. Both histories stay; the old
+    meter is archived and points to its successor; its device bindings move to the new meter."""
+    old, new = meter_by_serial(session, old_serial), meter_by_serial(session, new_serial)
+    if old.archived_on is not None:
+        raise MeterArchived(f"meter {old_serial} was already archived on {old.archived_on}")
+    if len(final) != old.zones or len(initial) != new.zones:
+        raise CorrectionRefused(
+            f"give one final value per zone of {old_serial} ({old.zones}) and one initial value per zone of "
+            f"{new_serial} ({new.zones})"
+        )
+    moment = local_midnight(on, get_settings().zone)
+    final_outcomes = ingest(
+        session,
+        [IncomingReading(moment, value, zone, old_serial, source="removal") for zone, value in enumerate(final, 1)],
+    ).outcomes
+    initial_outcomes = ingest(
+        session,
+        [
+            IncomingReading(moment, value, zone, new_serial, source="installation")
+            for zone, value in enumerate(initial, 1)
+        ],
+    ).outcomes
+    for outcome in final_outcomes + initial_outcomes:
+        if outcome.status not in (Status.ACCEPTED, Status.DUPLICATE):
+            raise CorrectionRefused(f"replacement reading refused: {outcome.detail}")
+    old.archived_on, old.replaced_by_id = on, new.id
+    for binding in session.scalars(
+        select(DeviceBinding).where(DeviceBinding.meter_id == old.id, DeviceBinding.bound_to.is_(None))
+    ):
+        binding.bound_to = moment
+        session.add(
+            DeviceBinding(
+                device_id=binding.device_id,
+                channel=binding.channel,
+                meter_id=new.id,
+                zone=binding.zone,
+                bound_from=moment,
+            )
+        )
+        new.automatic = True
+    session.flush()
+    return Replacement(old, new, final_outcomes, initial_outcomes)
+
+
+def correct_reading(session: Session, reading_id: int, value: Decimal, reason: str) -> Reading:
+    """An operator's correction: a new accepted reading at the same moment that supersedes the
+    original, which stays as it was. A rejected reading can be accepted this way too."""
+    original = session.get(Reading, reading_id)
+    if original is None:
+        raise ReadingNotFound(f"no reading {reading_id}")
+    if original.superseded_by_id is not None:
+        raise CorrectionRefused(f"reading {reading_id} was already corrected by reading {original.superseded_by_id}")
+    if not reason.strip():
+        raise CorrectionRefused("a correction needs its reason")
+    if value < 0:
+        raise CorrectionRefused(f"a reading cannot be negative: {value}")
+    if value == original.value and original.status is ReadingStatus.ACCEPTED:
+        raise CorrectionRefused(f"reading {reading_id} already is {value}")
+    correction = Reading(
+        meter_id=original.meter_id,
+        zone=original.zone,
+        taken_at=original.taken_at,
+        value=value,
+        status=ReadingStatus.ACCEPTED,
+        detail=f"corrected by an operator: {reason.strip()}",
+        source="operator",
+        source_ref=f"correction:{original.id}",
+        corrects_id=original.id,
+    )
+    session.add(correction)
+    session.flush()
+    original.superseded_by_id = correction.id
+    session.flush()
+    return correction

@@ -1,0 +1,192 @@
+"""Validation of one reading against what is known about its meter (VEE). Pure: no I/O.
+
+Each decision carries a stable ``reason`` code and a sentence a person can act on. Order of
+arrival does not matter: a reading is judged against its neighbours in *time* (the accepted
+readings just before and just after it), so a late reading is checked like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+# Readings are often dated to a day, so any interval is allowed at least a day's maximum flow.
+MIN_JUMP_WINDOW = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class Reason(StrEnum):
+    NEGATIVE_VALUE = "negative_value"
+    UNKNOWN_ZONE = "unknown_zone"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    BEFORE_INSTALLATION = "before_installation"
+    CONFLICTING_READING = "conflicting_reading"
+    BELOW_PREVIOUS = "below_previous"
+    ABOVE_NEXT = "above_next"
+    IMPOSSIBLE_JUMP = "impossible_jump"
+    TOO_MANY_DIGITS = "too_many_digits"
+
+
+class Flag(StrEnum):
+    LATE = "late"  # older than the meter's newest reading: affected periods are recomputed
+    ROLLOVER = "rollover"  # the counter passed its maximum and started again from zero
+    VERIFICATION_EXPIRED = "verification_expired"  # accepted; billing treats the meter as out of order
+
+
+@dataclass(frozen=True, slots=True)
+class MeterFacts:
+    serial: str
+    zones: int
+    digits: int
+    installed_on: date
+    verified_until: date | None
+    max_per_hour: Decimal | None = None  # None: no physical limit is configured for this meter
+    zone: ZoneInfo | None = None  # the buildings' time zone, for dates in messages
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    taken_at: datetime
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: Reason | None = None
+    detail: str | None = None
+    flags: tuple[Flag, ...] = field(default=())
+
+    @property
+    def flags_text(self) -> str | None:
+        return ",".join(self.flags) or None
+
+
+def judge(
+    meter: MeterFacts,
+    zone: int,
+    candidate: Point,
+    *,
+    previous: Point | None,
+    following: Point | None,
+    same_moment: Point | None,
+    local_day: date,
+    now: datetime,
+) -> Decision:
+    """Decide on ``candidate`` given the accepted readings around it in time. ``local_day`` is
+    the candidate's date in the buildings' time zone."""
+    refusal = _shape_problem(meter, zone, candidate, local_day, now)
+    if refusal:
+        return refusal
+    if same_moment is not None:
+        if same_moment.value == candidate.value:
+            return Decision(Verdict.DUPLICATE, detail="the same reading is already recorded")
+        return _reject(
+            Reason.CONFLICTING_READING,
+            f"{_fmt(same_moment.value)} is already recorded for this moment; "
+            "correct it instead of sending another value",
+        )
+    flags: list[Flag] = []
+    if previous is not None:
+        step = _step(meter, previous, candidate)
+        if isinstance(step, Decision):
+            return step
+        if step:
+            flags.append(Flag.ROLLOVER)
+    if following is not None:
+        step_after = _step(meter, candidate, following, late=True)
+        if isinstance(step_after, Decision):
+            return step_after
+        flags.append(Flag.LATE)
+    if meter.verified_until is not None and local_day > meter.verified_until:
+        flags.append(Flag.VERIFICATION_EXPIRED)
+    return Decision(Verdict.ACCEPTED, flags=tuple(flags))
+
+
+def _shape_problem(meter: MeterFacts, zone: int, candidate: Point, local_day: date, now: datetime) -> Decision | None:
+    if candidate.value < 0:
+        return _reject(Reason.NEGATIVE_VALUE, f"a reading cannot be negative: {_fmt(candidate.value)}")
+    if not 1 <= zone <= meter.zones:
+        return _reject(Reason.UNKNOWN_ZONE, f"meter {meter.serial} has {meter.zones} zone(s), not zone {zone}")
+    if candidate.value >= Decimal(10) ** meter.digits:
+        return _reject(
+            Reason.TOO_MANY_DIGITS,
+            f"{_fmt(candidate.value)} does not fit the {meter.digits} digits of meter {meter.serial}",
+        )
+    if candidate.taken_at > now + CLOCK_SKEW:
+        return _reject(Reason.FUTURE_TIMESTAMP, f"taken at {candidate.taken_at.isoformat()}, which is in the future")
+    if local_day < meter.installed_on:
+        return _reject(
+            Reason.BEFORE_INSTALLATION,
+            f"dated {local_day.isoformat()}, before meter {meter.serial} was installed on "
+            f"{meter.installed_on.isoformat()}",
+        )
+    return None
+
+
+def _step(meter: MeterFacts, earlier: Point, later: Point, *, late: bool = False) -> Decision | bool:
+    """Check the step from ``earlier`` to ``later``: a Decision when it is impossible, otherwise
+    whether the counter rolled over in between."""
+    allowed = _allowed(meter, earlier.taken_at, later.taken_at)
+    if later.value >= earlier.value:
+        if allowed is not None and later.value - earlier.value > allowed:
+            return _reject(
+                Reason.IMPOSSIBLE_JUMP,
+                f"{_fmt(earlier.value)} → {_fmt(later.value)} in {_hours(earlier, later)} is more than meter "
+                f"{meter.serial} can pass ({_fmt(allowed)} at most)",
+            )
+        return False
+    if _is_rollover(meter, earlier.value, later.value, allowed):
+        return True
+    if late:
+        return _reject(
+            Reason.ABOVE_NEXT,
+            f"{_fmt(earlier.value)} is more than the later reading {_fmt(later.value)} of {_day(later, meter)}",
+        )
+    return _reject(
+        Reason.BELOW_PREVIOUS,
+        f"{_fmt(later.value)} is less than the previous reading {_fmt(earlier.value)} of {_day(earlier, meter)}",
+    )
+
+
+def _is_rollover(meter: MeterFacts, before: Decimal, after: Decimal, allowed: Decimal | None) -> bool:
+    """A counter of N digits goes from near 10^N back to near zero. Without a flow limit, only the
+    last and first tenth of the range count as "near"."""
+    capacity = Decimal(10) ** meter.digits
+    passed = after + capacity - before
+    if allowed is not None:
+        return passed <= allowed
+    return before >= capacity * Decimal("0.9") and after < capacity * Decimal("0.1")
+
+
+def _allowed(meter: MeterFacts, start: datetime, end: datetime) -> Decimal | None:
+    if meter.max_per_hour is None:
+        return None
+    window = max(end - start, MIN_JUMP_WINDOW)
+    return meter.max_per_hour * Decimal(int(window.total_seconds())) / 3600
+
+
+def _hours(earlier: Point, later: Point) -> str:
+    seconds = int((later.taken_at - earlier.taken_at).total_seconds())
+    return f"{seconds // 3600} h" if seconds < 72 * 3600 else f"{seconds // 86400} days"
+
+
+def _day(point: Point, meter: MeterFacts) -> str:
+    return point.taken_at.astimezone(meter.zone).date().isoformat() if meter.zone else point.taken_at.date().isoformat()
+
+
+def _reject(reason: Reason, detail: str) -> Decision:
+    return Decision(Verdict.REJECTED, reason, detail)
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
