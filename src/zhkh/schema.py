@@ -9,10 +9,12 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
+import zhkh.alarms.models
 import zhkh.core.outbox
 import zhkh.housing.models
 import zhkh.identity.models
-import zhkh.metering.models  # noqa: F401  (imported for their tables)
+import zhkh.metering.models
+import zhkh.notify.models  # noqa: F401  (imported for their tables)
 from zhkh.core.db import Base
 
 METADATA: MetaData = Base.metadata

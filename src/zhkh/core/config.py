@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,25 @@ class Settings(BaseSettings):
 
     timezone: str = "Europe/Moscow"
     """The local time of the buildings: periods, reading windows and dates are in this zone."""
+
+    # Alarms (see docs/alarms.md).
+    alarm_leak_hours: int = 24
+    alarm_spike_factor: Decimal = Decimal(3)
+    alarm_spike_floor_per_day: Decimal = Decimal("0.5")
+    alarm_no_data_days: int = 3
+    alarm_verification_days: int = 30
+    alarm_window_closing_days: int = 3
+
+    # Notifications: e-mail over SMTP, SMS through an HTTP gateway (see docs/notifications.md).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "zhkh@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    notify_max_attempts: int = 6
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,16 +2,18 @@
 
 A fact that other modules must react to (a bill issued, a payment allocated, a money fact for
 the ledger) is written here in the same transaction as the fact itself: a rollback drops both,
-a crash loses neither. ``zhkh worker`` delivers the rows; consumers must be idempotent because
-a row can be delivered again after a crash between delivery and marking it done.
+a crash loses neither. ``zhkh worker`` delivers the rows: each message is handled in the same
+transaction that marks it delivered, so database effects happen exactly once; effects outside
+the database (an e-mail) must be made idempotent by the handler.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, Integer, String, Text, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -39,3 +41,60 @@ def emit(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage
     message = OutboxMessage(topic=topic, payload=payload)
     session.add(message)
     return message
+
+
+Handler = Callable[[Session, dict[str, Any]], object]  # what a handler returns is ignored
+# Waits before retrying a message whose handler failed.
+RETRY_AFTER = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
+
+
+def deliver_pending(
+    factory: Callable[[], Session], handlers: Mapping[str, Handler], *, limit: int = 100, now: datetime | None = None
+) -> dict[str, int]:
+    """Deliver up to ``limit`` due messages whose topic has a handler, oldest first. Each message
+    is handled in its own transaction that also marks it delivered, so its effects happen once
+    even if the worker dies between two messages. A failing handler does not block the others:
+    its message is retried later with the error kept. Returns counts delivered / failed."""
+    moment = now or utc_now()
+    counts = {"delivered": 0, "failed": 0}
+    with factory() as session, session.begin():
+        due = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.delivered_at.is_(None),
+                    OutboxMessage.available_at <= moment,
+                    OutboxMessage.topic.in_(list(handlers)),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+        )
+    for message_id in due:
+        try:
+            with factory() as session, session.begin():
+                message = session.scalar(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.delivered_at.is_(None))
+                    .with_for_update(skip_locked=True)
+                )
+                if message is None:
+                    continue  # another worker has it
+                handlers[message.topic](session, message.payload)
+                message.delivered_at = utc_now()
+                message.attempts += 1
+            counts["delivered"] += 1
+        except Exception as exc:  # any handler failure is recorded and retried
+            _postpone(factory, message_id, exc, moment)
+            counts["failed"] += 1
+    return counts
+
+
+def _postpone(factory: Callable[[], Session], message_id: int, error: Exception, now: datetime) -> None:
+    with factory() as session, session.begin():
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return
+        message.attempts += 1
+        message.last_error = f"{type(error).__name__}: {error}"[:4000]
+        message.available_at = now + RETRY_AFTER[min(message.attempts, len(RETRY_AFTER)) - 1]

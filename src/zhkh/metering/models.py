@@ -192,6 +192,8 @@ class Device(Timestamps, Base):
     external_id: Mapped[str] = mapped_column(String(100))
     model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id"))
     name: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 of the token a device presents when it posts over HTTP (waterius' Waterius-Token).
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
 
     model: Mapped[DeviceModel] = relationship()
 

@@ -3,6 +3,7 @@ meter replacement, operators' corrections, and binding quarantined readings."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -67,7 +68,11 @@ def save_device_model(session: Session, name: str, fmt: str, mapping: Mapping[st
     return model
 
 
-def register_device(session: Session, model_name: str, external_id: str, name: str | None = None) -> Device:
+def register_device(
+    session: Session, model_name: str, external_id: str, name: str | None = None, secret: str | None = None
+) -> Device:
+    """Register (or update) a device. ``secret`` is the token it presents when it posts over HTTP
+    (waterius' key); only its SHA-256 is kept."""
     model = session.scalar(select(DeviceModel).where(DeviceModel.name == model_name))
     if model is None:
         raise DeviceModelNotFound(f"no device model {model_name!r}")
@@ -78,6 +83,8 @@ def register_device(session: Session, model_name: str, external_id: str, name: s
         session.add(device)
     else:
         device.model_id, device.name = model.id, name or device.name
+    if secret is not None:
+        device.secret_hash = hashlib.sha256(secret.encode()).hexdigest()
     session.flush()
     return device
 

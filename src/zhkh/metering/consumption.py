@@ -1,0 +1,294 @@
+"""Consumption per meter, zone and billing period, from cumulative readings, exact in Decimal.
+
+- A meter read by people: the period's volume is the reading accepted for the period (the latest
+  one dated up to the end of the manager's reading window, default the 25th) minus the reading
+  used for the previous period. No reading in the period's window: provenance ``missing``, and
+  billing estimates. The first period of a meter starts from its first reading (installation).
+- An automatic meter (bound to a device): the register is interpolated linearly in time at the
+  period's boundaries (local midnight of the first day and of the next month's first day).
+  Provenance ``reading`` when both boundaries had a reading exactly, ``interpolated`` otherwise,
+  ``missing`` while a boundary has no reading on one side.
+- A counter that rolled over (the end below the start) adds 10^digits.
+
+Derived data: recomputing a period replaces its rows. The result depends only on the stored
+readings, never on the order they arrived in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Boolean, Column, Integer, MetaData, SmallInteger, Table, delete, func, null, or_, select, true
+from sqlalchemy.orm import Session
+
+from zhkh.core.bulk import bulk_insert
+from zhkh.core.config import get_settings
+from zhkh.core.periods import Period, local_midnight
+from zhkh.core.types import UtcDateTime
+from zhkh.housing.models import Building, Organisation
+from zhkh.metering.models import Consumption, Meter, Provenance, Reading, ReadingStatus
+
+DEFAULT_WINDOW_END_DAY = 25
+INTERPOLATION_QUANTUM = Decimal("0.000001")
+CHUNK = 50_000
+
+_TARGETS = Table(
+    "consumption_targets",
+    MetaData(),
+    Column("meter_id", Integer),
+    Column("zone", SmallInteger),
+    Column("digits", SmallInteger),
+    Column("automatic", Boolean),
+    Column("x0", UtcDateTime),  # manual: the previous window's end; automatic: the period's start
+    Column("x1", UtcDateTime),  # manual: this window's end; automatic: the period's end
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at: datetime
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    provenance: Provenance
+    start: Point | None
+    end: Point | None
+    volume: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    period: Period
+    rows: int
+    by_provenance: dict[str, int]
+
+
+# --- pure arithmetic ---------------------------------------------------------------------------
+
+
+def difference(start: Decimal, end: Decimal, digits: int) -> Decimal:
+    """end - start, across a rollover of a counter with ``digits`` digits before the point."""
+    return end - start if end >= start else end + Decimal(10) ** digits - start
+
+
+def interpolate(before: Point, after: Point, at: datetime) -> Decimal:
+    """The register at ``at``, on the straight line between two readings, to a millionth."""
+    if after.at == before.at:
+        return before.value
+    share = Decimal(int((at - before.at).total_seconds())) / Decimal(int((after.at - before.at).total_seconds()))
+    return (before.value + (after.value - before.value) * share).quantize(INTERPOLATION_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def manual_result(
+    previous: Point | None, current: Point | None, first: Point | None, window_start: datetime, digits: int
+) -> Result:
+    """``current``: the latest reading before this window's end; ``previous``: before the previous
+    window's end; ``first``: the meter's first reading ever."""
+    if current is None or current.at < window_start:
+        return Result(Provenance.MISSING, previous, current, None)
+    start = previous or first
+    assert start is not None  # current exists, so some first reading does too
+    return Result(Provenance.READING, start, current, difference(start.value, current.value, digits))
+
+
+def boundary_value(before: Point | None, after: Point | None, at: datetime) -> tuple[Decimal | None, bool]:
+    """The register at a boundary and whether it was read exactly there."""
+    if before is not None and before.at == at:
+        return before.value, True
+    if before is None or after is None:
+        return None, False
+    return interpolate(before, after, at), False
+
+
+def automatic_result(
+    start_before: Point | None,
+    start_after: Point | None,
+    end_before: Point | None,
+    end_after: Point | None,
+    period_start: datetime,
+    period_end: datetime,
+    digits: int,
+) -> Result:
+    start_value, start_exact = boundary_value(start_before, start_after, period_start)
+    if start_value is None and start_before is None and start_after is not None and start_after.at < period_end:
+        # Installed during the period: it starts from its first reading.
+        start_value, start_exact, period_start = start_after.value, True, start_after.at
+    end_value, end_exact = boundary_value(end_before, end_after, period_end)
+    start = Point(period_start, start_value) if start_value is not None else None
+    end = Point(period_end, end_value) if end_value is not None else None
+    if start is None or end is None:
+        return Result(Provenance.MISSING, start, end, None)
+    provenance = Provenance.READING if start_exact and end_exact else Provenance.INTERPOLATED
+    return Result(provenance, start, end, difference(start.value, end.value, digits))
+
+
+# --- the computation ---------------------------------------------------------------------------
+
+
+def compute_consumption(session: Session, period: Period, meter_ids: Collection[int] | None = None) -> Summary:
+    """Compute (or recompute) ``period`` for every live meter, or for ``meter_ids``."""
+    zone = get_settings().zone
+    connection = session.connection()
+    _TARGETS.drop(connection, checkfirst=True)
+    _TARGETS.create(connection)
+    try:
+        targets = _targets(session, period, zone, meter_ids)
+        bulk_insert(session, _TARGETS, targets)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql('ANALYZE "consumption_targets"')  # temp tables are never auto-analyzed
+        existing = delete(Consumption).where(Consumption.period == period.first_day)
+        if meter_ids is not None:
+            existing = existing.where(Consumption.meter_id.in_(meter_ids))
+        session.execute(existing)
+        counts: dict[str, int] = {}
+        rows = 0
+        for chunk in _results(session, period, zone):
+            bulk_insert(session, Consumption.__table__, chunk)  # type: ignore[arg-type]
+            rows += len(chunk)
+            for row in chunk:
+                counts[row["provenance"]] = counts.get(row["provenance"], 0) + 1
+        return Summary(period, rows, counts)
+    finally:
+        _TARGETS.drop(connection, checkfirst=True)
+
+
+def _targets(
+    session: Session, period: Period, zone: ZoneInfo, meter_ids: Collection[int] | None
+) -> list[dict[str, Any]]:
+    """One row per live meter and zone, with the two instants its lookups are about."""
+    previous = period.previous()
+    window_day = func.coalesce(Organisation.reading_window_to, DEFAULT_WINDOW_END_DAY)
+    statement = (
+        select(Meter.id, Meter.zones, Meter.digits, Meter.automatic, Meter.archived_on, window_day.label("window_day"))
+        .join(Building, Building.id == Meter.building_id)
+        .outerjoin(Organisation, Organisation.id == Building.manager_id)
+        .where(Meter.installed_on < period.next().first_day)
+        .where(
+            or_(Meter.archived_on.is_(None), Meter.archived_on >= period.first_day.replace(day=1) - timedelta(days=31))
+        )
+    )
+    if meter_ids is not None:
+        statement = statement.where(Meter.id.in_(meter_ids))
+    start, end = period.start(zone), period.end(zone)
+    windows: dict[int, tuple[datetime, datetime]] = {}
+    rows = []
+    for meter_id, zones, digits, automatic, archived_on, day in session.execute(statement):
+        if automatic:
+            x0, x1 = start, end
+        else:
+            if day not in windows:
+                windows[day] = (_window_end(previous, day, zone), _window_end(period, day, zone))
+            x0, x1 = windows[day]
+        if archived_on is not None and local_midnight(archived_on, zone) + timedelta(days=1) <= x0:
+            continue  # taken off before this period began: nothing to measure
+        rows += [
+            {"meter_id": meter_id, "zone": z, "digits": digits, "automatic": automatic, "x0": x0, "x1": x1}
+            for z in range(1, zones + 1)
+        ]
+    return rows
+
+
+def _window_end(period: Period, day: int, zone: ZoneInfo) -> datetime:
+    """The last instant of the reading window: a reading counts if taken before the next midnight."""
+    return local_midnight(period.day(day), zone) + timedelta(days=1) - timedelta(microseconds=1)
+
+
+def _results(session: Session, period: Period, zone: ZoneInfo) -> Iterator[list[dict[str, Any]]]:
+    start, end = period.start(zone), period.end(zone)
+    chunk: list[dict[str, Any]] = []
+    for row in _lookups(session):
+        if row.automatic:
+            result = automatic_result(
+                _point(row.a_at, row.a_value),
+                _point(row.b_at, row.b_value),
+                _point(row.c_at, row.c_value),
+                _point(row.d_at, row.d_value),
+                start,
+                end,
+                row.digits,
+            )
+        else:
+            previous, current, first = (
+                _point(row.a_at, row.a_value),
+                _point(row.c_at, row.c_value),
+                _point(row.e_at, row.e_value),
+            )
+            result = manual_result(previous, current, first, row.x0 + timedelta(microseconds=1), row.digits)
+        chunk.append(_row(row.meter_id, row.zone, period, result))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _point(at: datetime | None, value: Any) -> Point | None:
+    if at is None or value is None:
+        return None
+    return Point(at, value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
+def _row(meter_id: int, zone: int, period: Period, result: Result) -> dict[str, Any]:
+    return {
+        "meter_id": meter_id,
+        "zone": zone,
+        "period": period.first_day,
+        "provenance": result.provenance.value,
+        "start_value": result.start.value if result.start else None,
+        "start_at": result.start.at if result.start else None,
+        "end_value": result.end.value if result.end else None,
+        "end_at": result.end.at if result.end else None,
+        "volume": result.volume,
+    }
+
+
+def _lookups(session: Session) -> Iterator[Any]:
+    """For every target, the readings it needs, each an index probe on ix_readings_live: the live
+    reading at or before x0 (a) and x1 (c); for automatic meters also the first after x0 (b) and
+    after x1 (d); for manual meters the meter's first reading ever (e)."""
+    targets = _TARGETS
+    readings = Reading.__table__.alias("r")
+
+    def probe(condition: Any, newest_first: bool, column: Any) -> Any:
+        order = readings.c.taken_at.desc() if newest_first else readings.c.taken_at.asc()
+        return (
+            select(column)
+            .where(
+                readings.c.meter_id == targets.c.meter_id,
+                readings.c.zone == targets.c.zone,
+                readings.c.status == ReadingStatus.ACCEPTED.value,
+                readings.c.superseded_by_id.is_(None),
+                condition,
+            )
+            .order_by(order)
+            .limit(1)
+            .correlate(targets)
+            .scalar_subquery()
+        )
+
+    lookups = {
+        "a": (readings.c.taken_at <= targets.c.x0, True),
+        "b": (readings.c.taken_at > targets.c.x0, False),
+        "c": (readings.c.taken_at <= targets.c.x1, True),
+        "d": (readings.c.taken_at > targets.c.x1, False),
+        "e": (true(), False),
+    }
+    for automatic, names in ((False, "ace"), (True, "abcd")):
+        columns = []
+        for name in "abcde":
+            if name in names:
+                condition, newest_first = lookups[name]
+                columns.append(probe(condition, newest_first, readings.c.taken_at).label(f"{name}_at"))
+                columns.append(probe(condition, newest_first, readings.c.value).label(f"{name}_value"))
+            else:
+                columns += [null().label(f"{name}_at"), null().label(f"{name}_value")]
+        statement = select(targets, *columns).where(targets.c.automatic.is_(automatic))
+        yield from session.execute(statement).yield_per(CHUNK)

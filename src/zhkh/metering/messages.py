@@ -1,0 +1,195 @@
+"""Device messages from MQTT or HTTP into the reading pipeline: parse, map fields to channels by
+the device's model, ingest the readings, raise or clear the alarms the device reports, and put
+whatever cannot be read into the dead-letter table with its raw bytes and the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from zhkh.alarms.models import AlarmKind
+from zhkh.alarms.service import clear_alarm, open_alarms, raise_alarm
+from zhkh.metering.intake import DeviceChannel, IncomingReading, Outcome, ingest
+from zhkh.metering.iot import DeviceMessage, MessageError, Parsed, parse_message
+from zhkh.metering.mapping import ModelMapping
+from zhkh.metering.models import DeadLetter, Device, DeviceBinding, DeviceModel, Meter
+
+
+class MessageStatus(StrEnum):
+    PROCESSED = "processed"  # its readings went through the pipeline (each with its own outcome)
+    IGNORED = "ignored"  # well formed, but carries no reading (another event type, a retained replay)
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    transport: str  # mqtt, http
+    format: str
+    topic: str
+    payload: bytes
+    received_at: datetime
+    retained: bool = False
+
+
+@dataclass
+class MessageResult:
+    status: MessageStatus
+    reason: str | None = None
+    readings: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    readings: list[IncomingReading] = field(default_factory=list)
+    flags: list[tuple[Device, dict[str, bool], datetime]] = field(default_factory=list)
+
+
+def process_messages(session: Session, messages: Sequence[RawMessage]) -> list[MessageResult]:
+    """Handle a batch of messages in the caller's transaction; one result per message, in order."""
+    results: list[MessageResult] = []
+    parsed: list[tuple[int, Parsed]] = []
+    for index, message in enumerate(messages):
+        try:
+            outcome = parse_message(
+                message.format, message.topic, message.payload, message.received_at, retained=message.retained
+            )
+        except MessageError as exc:
+            results.append(_dead(session, message, str(exc)))
+            continue
+        results.append(MessageResult(MessageStatus.IGNORED, outcome.ignored))
+        parsed.append((index, outcome))
+
+    devices = _devices(session, [d for _, p in parsed for d in p.devices])
+    pending = _Pending()
+    owners: list[tuple[int, int]] = []  # (message index, number of its readings)
+    for index, outcome in parsed:
+        message = messages[index]
+        try:
+            readings = _readings_of(outcome, devices, message, pending)
+        except MessageError as exc:
+            results[index] = _dead(session, message, str(exc))
+            continue
+        if readings or outcome.devices:
+            results[index] = MessageResult(MessageStatus.PROCESSED)
+        pending.readings += readings
+        owners.append((index, len(readings)))
+
+    outcomes = iter(ingest(session, pending.readings).outcomes)
+    for index, count in owners:
+        results[index].readings = [next(outcomes) for _ in range(count)]
+    _device_alarms(session, pending.flags)
+    return results
+
+
+def _readings_of(
+    outcome: Parsed, devices: dict[tuple[str, str], tuple[Device, ModelMapping]], message: RawMessage, pending: _Pending
+) -> list[IncomingReading]:
+    source = f"{message.transport}:{message.format}"
+    readings = [
+        IncomingReading(r.taken_at, r.value, r.zone, r.serial, source=source, source_ref=message.topic[:200])
+        for r in outcome.serial_readings
+    ]
+    for device_message in outcome.devices:
+        known = devices.get((device_message.format, device_message.external_id))
+        if known is None:
+            raise MessageError(
+                f"unknown {device_message.format} device {device_message.external_id!r}; register it first"
+            )
+        device, mapping = known
+        try:
+            values = mapping.readings(device_message.fields)
+        except ValueError as exc:
+            raise MessageError(f"device {device_message.external_id}: {exc}") from exc
+        reference = (device_message.message_id or message.topic)[:200]
+        readings += [
+            IncomingReading(
+                device_message.taken_at,
+                value,
+                device=DeviceChannel(device_message.format, device_message.external_id, channel),
+                source=source,
+                source_ref=reference,
+            )
+            for channel, value in values.items()
+        ]
+        flags = mapping.raised_flags(device_message.fields)
+        if flags:
+            pending.flags.append((device, flags, device_message.taken_at))
+    return readings
+
+
+def _devices(session: Session, messages: Sequence[DeviceMessage]) -> dict[tuple[str, str], tuple[Device, ModelMapping]]:
+    wanted = {(m.format, m.external_id) for m in messages}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Device, DeviceModel.mapping)
+        .join(DeviceModel, DeviceModel.id == Device.model_id)
+        .where(Device.external_id.in_({external for _, external in wanted}))
+    )
+    return {
+        (device.format, device.external_id): (device, ModelMapping.from_json(mapping))
+        for device, mapping in rows
+        if (device.format, device.external_id) in wanted
+    }
+
+
+def _device_alarms(session: Session, flags: list[tuple[Device, dict[str, bool], datetime]]) -> None:
+    """Flags a device reports (tamper, magnet, low battery, leak) raise an alarm on the device,
+    addressed to the premises of the meter it is bound to; a flag reported off clears it. One
+    query finds the open alarms, so a batch of quiet devices costs no more."""
+    if not flags:
+        return
+    places = _places(session, {device.id for device, _, _ in flags})
+    subjects = {_subject(device) for device, _, _ in flags}
+    already_open = {(alarm.kind.value, alarm.subject) for alarm in open_alarms(session, subjects=subjects)}
+    for device, states, at in flags:
+        building_id, account_id, serial = places.get(device.id, (None, None, None))
+        subject = _subject(device)
+        details: dict[str, Any] = {"device": device.external_id, "format": device.format, "meter": serial}
+        for kind, raised in states.items():
+            if raised:
+                raise_alarm(
+                    session,
+                    AlarmKind(kind),
+                    subject,
+                    building_id=building_id,
+                    account_id=account_id,
+                    details=details,
+                    at=at,
+                )
+                already_open.add((kind, subject))
+            elif (kind, subject) in already_open:
+                clear_alarm(session, AlarmKind(kind), subject, at)
+                already_open.discard((kind, subject))
+
+
+def _subject(device: Device) -> str:
+    return f"device:{device.format}:{device.external_id}"
+
+
+def _places(session: Session, device_ids: set[int]) -> dict[int, tuple[int, int | None, str]]:
+    rows = session.execute(
+        select(DeviceBinding.device_id, Meter.building_id, Meter.account_id, Meter.serial)
+        .join(Meter, Meter.id == DeviceBinding.meter_id)
+        .where(DeviceBinding.device_id.in_(device_ids), DeviceBinding.bound_to.is_(None))
+    )
+    return {row.device_id: (row.building_id, row.account_id, row.serial) for row in rows}
+
+
+def _dead(session: Session, message: RawMessage, reason: str) -> MessageResult:
+    session.execute(
+        insert(DeadLetter).values(
+            transport=message.transport,
+            topic=message.topic[:500],
+            payload=message.payload,
+            reason=reason,
+            received_at=message.received_at,
+        )
+    )
+    return MessageResult(MessageStatus.DEAD_LETTER, reason)
