@@ -15,6 +15,8 @@ from zhkh.core.api import install_error_handlers
 from zhkh.core.config import Settings, get_settings
 from zhkh.core.db import session_factory as default_session_factory
 from zhkh.housing.api import router as housing_router
+from zhkh.metering.api import router as metering_router
+from zhkh.notify.api import router as notify_router
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, settings: Settings | None = None) -> FastAPI:
@@ -28,6 +30,8 @@ def create_app(session_factory: sessionmaker[Session] | None = None, settings: S
     app.state.session_factory = session_factory or default_session_factory()
     install_error_handlers(app)
     app.include_router(housing_router)
+    app.include_router(metering_router)
+    app.include_router(notify_router)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> Any:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import typer
 
+from zhkh.cli.metering import import_readings_file
 from zhkh.cli.output import console
 from zhkh.core.db import session_scope
 from zhkh.core.importing import Importer, run_import
 from zhkh.core.tabular import open_table
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
+from zhkh.metering.imports import MetersImport
 
 app = typer.Typer(
     help="Import registry files (CSV in UTF-8 or Windows-1251, or XLSX). A file with any bad row "
@@ -54,3 +56,16 @@ _command(
     "account, building_id, premise, area_m2, residents (optional payer, kind, meter_possible)",
 )
 _command("owners", OwnersImport, "building_id, premise, owner, share; lists all owners of each premises it names")
+_command(
+    "meters",
+    MetersImport,
+    "serial, service, building_id, account (empty: a building meter), zones, installed_on, verified_until",
+)
+
+
+@app.command("readings")
+def readings_command(file: Path = FileArgument, dry_run: bool = DryRunOption) -> None:
+    """Import readings: serial, date, value (or value_t1, value_t2, value_t3), optional source.
+
+    A malformed row refuses the file; a reading that fails validation is stored as rejected with its reason."""
+    import_readings_file(file, dry_run)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from zhkh.cli import db, demo, imports, serve, tokens
+from zhkh.cli import db, demo, imports, metering, operations, serve, tokens
 from zhkh.cli.output import errors, fail
 from zhkh.core.errors import DomainError, ProblemsFound
 
@@ -22,7 +22,15 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.add_typer(tokens.app, name="token")
+app.add_typer(metering.devices, name="devices")
+app.add_typer(metering.meters, name="meters")
+app.add_typer(metering.readings, name="readings")
+app.add_typer(metering.consumption, name="consumption")
+app.add_typer(metering.ingest, name="ingest")
+app.add_typer(operations.alarms, name="alarms")
+app.add_typer(operations.contacts, name="contacts")
 app.command("serve")(serve.serve)
+app.command("worker")(operations.worker)
 app.command("demo")(demo.demo)
 
 

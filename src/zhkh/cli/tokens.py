@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from zhkh.cli.output import console
 from zhkh.core.db import session_scope
+from zhkh.core.errors import InvalidInput
+from zhkh.housing.models import Account
 from zhkh.identity.scopes import SCOPES
 from zhkh.identity.service import create_token, list_tokens, revoke_token
 
@@ -17,10 +20,13 @@ app = typer.Typer(help="Create, list and revoke API tokens.")
 def create(
     name: str = typer.Option(..., "--name", help="who or what the token is for"),
     scope: list[str] = typer.Option(..., "--scope", help=f"repeatable; one of: {', '.join(SCOPES)}"),
+    account: str | None = typer.Option(None, "--account", help="for a resident token: their personal account"),
 ) -> None:
     """Create a token and print its secret. The secret is shown only this once."""
     with session_scope() as session:
-        issued = create_token(session, name, scope)
+        if account is not None and session.scalar(select(Account.id).where(Account.number == account)) is None:
+            raise InvalidInput(f"no personal account {account!r}")
+        issued = create_token(session, name, scope, subject=f"account:{account}" if account else None)
     console.print(
         f"token {issued.token.name!r} with scopes {', '.join(issued.token.scopes)}; keep the secret, it is shown once:"
     )

@@ -6,6 +6,7 @@ SCOPES: dict[str, str] = {
     "housing:read": "read buildings, premises, personal accounts and owners",
     "metering:read": "read meters, readings, consumption and alarms",
     "readings:write": "submit readings in batches (meter gateways, billing centres) and correct them",
+    "alarms:manage": "acknowledge and clear alarms",
     "resident": "a resident's own personal account: submit readings, see meters and notifications",
     "admin": "everything, including what later scopes will cover (not a resident's account)",
 }

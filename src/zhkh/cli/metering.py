@@ -1,0 +1,265 @@
+"""``zhkh devices | meters | readings | consumption | ingest``: metering from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from zhkh.cli.output import console
+from zhkh.core.config import get_settings
+from zhkh.core.db import get_engine, session_scope
+from zhkh.core.errors import InvalidInput
+from zhkh.core.periods import Period
+from zhkh.core.tabular import open_table
+from zhkh.metering.consumption import compute_consumption
+from zhkh.metering.imports import READINGS_SPEC, check_readings_file, import_readings
+from zhkh.metering.models import DeadLetter, Device, DeviceModel, QuarantinedReading
+from zhkh.metering.mqtt import DEFAULT_ROUTES, Broker, MqttConsumer, parse_route
+from zhkh.metering.service import (
+    bind_device,
+    bind_quarantined,
+    correct_reading,
+    register_device,
+    replace_meter,
+    save_device_model,
+)
+
+devices = typer.Typer(help="Device models, devices (IoT modules, LoRaWAN end devices, waterius) and their bindings.")
+meters = typer.Typer(help="Meters: replacement.")
+readings = typer.Typer(help="Readings: corrections, quarantine, dead letters.")
+consumption = typer.Typer(help="Consumption per billing period.")
+ingest = typer.Typer(help="Long-running intake of device messages.")
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", "."))
+    except InvalidOperation as exc:
+        raise InvalidInput(f"{what}: not a number: {text!r}") from exc
+
+
+def _values(text: str, what: str) -> list[Decimal]:
+    return [_decimal(part, what) for part in text.split("/")]
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def import_readings_file(path: Path, dry_run: bool) -> None:
+    """Readings: a file with a malformed row is refused whole; readings that fail validation are
+    stored as rejected with their reason and counted."""
+    with open_table(path, READINGS_SPEC) as reader:
+        check_readings_file(reader)
+    try:
+        with session_scope() as session, open_table(path, READINGS_SPEC) as reader:
+            summary = import_readings(session, reader)
+            if dry_run:
+                raise _DryRun(summary.describe())
+    except _DryRun as done:
+        console.print(f"dry run, nothing written: {done}")
+        return
+    console.print(summary.describe())
+
+
+class _DryRun(Exception):
+    pass
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+@devices.command("model")
+def model_command(
+    name: str = typer.Argument(..., help="the model's name, e.g. waterius or pulse-lorawan-v1"),
+    fmt: str = typer.Option(..., "--format", help="platform, chirpstack, tts, wmbusmeters or waterius"),
+    mapping: str = typer.Option(..., "--mapping", help="JSON, or @FILE with JSON (docs/iot.md)"),
+) -> None:
+    """Create or update a device model: which payload fields are readings and which are alarm flags."""
+    text = Path(mapping[1:]).read_text(encoding="utf-8") if mapping.startswith("@") else mapping
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--mapping is not JSON: {exc}") from exc
+    with session_scope() as session:
+        model = save_device_model(session, name, fmt, document)
+    console.print(f"device model {model.name!r} ({model.format}) saved")
+
+
+@devices.command("add")
+def add_command(
+    model: str = typer.Option(..., "--model", help="a device model's name"),
+    external_id: str = typer.Option(..., "--id", help="DevEUI, wM-Bus id or waterius esp_id"),
+    name: str | None = typer.Option(None, "--name"),
+    secret: str | None = typer.Option(None, "--secret", help="the token it posts with over HTTP (waterius key)"),
+) -> None:
+    """Register a device (or update its model, name or secret)."""
+    with session_scope() as session:
+        device = register_device(session, model, external_id, name, secret)
+    console.print(f"device {device.format}:{device.external_id} registered")
+
+
+@devices.command("bind")
+def bind_command(
+    fmt: str = typer.Argument(..., help="the device's format"),
+    external_id: str = typer.Argument(...),
+    channel: str = typer.Argument(..., help="the model's channel, e.g. ch0 or volume_m3"),
+    serial: str = typer.Argument(..., help="the meter it measures"),
+    zone: int = typer.Option(1, "--zone"),
+    since: datetime | None = typer.Option(None, "--since", help="from when (default now)"),
+) -> None:
+    """Bind a device channel to a meter; readings quarantined for it are replayed."""
+    with session_scope() as session:
+        moment = since.replace(tzinfo=since.tzinfo or get_settings().zone) if since else None
+        binding = bind_device(session, fmt, external_id, channel, serial, zone=zone, since=moment)
+    console.print(f"{fmt}:{external_id} {channel} -> meter {serial} zone {binding.zone} from {binding.bound_from}")
+
+
+@devices.command("list")
+def list_devices() -> None:
+    table = Table("format", "id", "model", "name")
+    with session_scope() as session:
+        for device, model in session.execute(select(Device, DeviceModel.name).join(DeviceModel).order_by(Device.id)):
+            table.add_row(device.format, device.external_id, model, device.name or "")
+    console.print(table)
+
+
+# --- meters and readings -----------------------------------------------------------------------
+
+
+@meters.command("replace")
+def replace_command(
+    old: str = typer.Argument(..., help="serial of the meter taken off"),
+    new: str = typer.Argument(..., help="serial of the meter put on (registered already)"),
+    on: datetime = typer.Option(..., "--on", formats=["%Y-%m-%d"], help="the date of the replacement"),
+    final: str = typer.Option(..., "--final", help="the old meter's last reading; zones separated by /"),
+    initial: str = typer.Option("0", "--initial", help="the new meter's first reading; zones separated by /"),
+) -> None:
+    """Replace a meter: both histories are kept, with the final and the initial readings."""
+    with session_scope() as session:
+        done = replace_meter(
+            session, old, new, date(on.year, on.month, on.day), _values(final, "--final"), _values(initial, "--initial")
+        )
+    console.print(f"meter {done.old.serial} archived on {done.old.archived_on}, replaced by {done.new.serial}")
+
+
+@readings.command("correct")
+def correct_command(
+    reading_id: int = typer.Argument(...),
+    value: str = typer.Option(..., "--value"),
+    reason: str = typer.Option(..., "--reason", help="why; kept with the correction"),
+) -> None:
+    """Correct a reading; the original stays and is marked superseded."""
+    with session_scope() as session:
+        fixed = correct_reading(session, reading_id, _decimal(value, "--value"), reason)
+    console.print(f"reading {reading_id} corrected by reading {fixed.id} ({fixed.value})")
+
+
+@readings.command("quarantine")
+def quarantine_command(reason: str | None = typer.Option(None, "--reason")) -> None:
+    """Readings that belong to no live meter yet."""
+    table = Table("id", "reason", "serial / device", "channel", "zone", "taken at", "value", "source")
+    with session_scope() as session:
+        statement = select(QuarantinedReading).where(QuarantinedReading.resolved_reading_id.is_(None))
+        if reason:
+            statement = statement.where(QuarantinedReading.reason == reason)
+        for q in session.scalars(statement.order_by(QuarantinedReading.id).limit(1000)):
+            origin = q.serial or f"{q.device_format}:{q.device_id}"
+            table.add_row(
+                str(q.id),
+                q.reason,
+                origin,
+                q.channel or "",
+                str(q.zone),
+                q.taken_at.isoformat(),
+                str(q.value),
+                q.source,
+            )
+    console.print(table)
+
+
+@readings.command("bind")
+def bind_quarantine_command(
+    quarantine_id: int = typer.Argument(...),
+    serial: str = typer.Argument(..., help="the meter it belongs to"),
+    zone: int | None = typer.Option(None, "--zone"),
+) -> None:
+    """Give a quarantined reading its meter and run it through validation."""
+    with session_scope() as session:
+        outcome = bind_quarantined(session, quarantine_id, serial, zone)
+    console.print(
+        f"quarantined reading {quarantine_id}: {outcome.status}" + (f" ({outcome.detail})" if outcome.detail else "")
+    )
+
+
+@readings.command("dead-letters")
+def dead_letters_command(limit: int = typer.Option(50, "--limit")) -> None:
+    """Messages that could not be read, newest first."""
+    table = Table("id", "received", "transport", "topic", "reason", "payload")
+    with session_scope() as session:
+        for letter in session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)):
+            table.add_row(
+                str(letter.id),
+                letter.received_at.isoformat(timespec="seconds"),
+                letter.transport,
+                letter.topic,
+                letter.reason,
+                letter.payload[:60].decode("utf-8", "replace"),
+            )
+    console.print(table)
+
+
+@consumption.command("compute")
+def compute_command(period: str = typer.Option(..., "--period", help="YYYY-MM")) -> None:
+    """Compute every meter's consumption for a period (recomputing it if it was computed before)."""
+    with session_scope() as session:
+        summary = compute_consumption(session, _period(period))
+    parts = ", ".join(f"{count} {provenance}" for provenance, count in sorted(summary.by_provenance.items()))
+    console.print(f"consumption {summary.period}: {summary.rows} meter zones ({parts or 'none'})")
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+@ingest.command("mqtt")
+def mqtt_command(
+    broker: str = typer.Option("mqtt://127.0.0.1:1883", "--broker", help="mqtt://[user:password@]host[:port]"),
+    route: list[str] = typer.Option(
+        [],
+        "--route",
+        help="TOPIC-PATTERN=FORMAT, repeatable; default: " + ", ".join(f"{p}={f}" for p, f in DEFAULT_ROUTES),
+    ),
+    group: str | None = typer.Option(None, "--group", help="share the load with other consumers ($share/GROUP/...)"),
+    client_id: str | None = typer.Option(None, "--client-id"),
+    batch_size: int = typer.Option(1000, "--batch-size"),
+    idle_exit: float | None = typer.Option(None, "--idle-exit", help="stop after this many seconds without messages"),
+) -> None:
+    """Consume device messages from an MQTT broker (QoS 1, acknowledged after commit)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    routes = [parse_route(r) for r in route] or list(DEFAULT_ROUTES)
+    consumer = MqttConsumer(
+        get_engine(), Broker.parse(broker), routes, group=group, client_id=client_id, batch_size=batch_size
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stats = consumer.run(stop, idle_exit)
+    console.print(
+        f"stopped: {stats.messages} messages, {stats.readings} readings, {stats.dead_letters} dead letters, "
+        f"{stats.batches} batches"
+    )

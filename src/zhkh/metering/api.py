@@ -1,0 +1,306 @@
+"""The metering API: readings in batches, a resident's own meters and readings, waterius
+counters posting over HTTP, meters, consumption and alarms."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from zhkh.alarms.models import Alarm, AlarmState
+from zhkh.alarms.service import acknowledge, clear_by_hand
+from zhkh.core.api import Page, PageRequest, SessionDep
+from zhkh.core.clock import utc_now
+from zhkh.core.config import get_settings
+from zhkh.core.errors import InvalidInput, NotFound, Unauthorized
+from zhkh.core.periods import local_date, local_midnight
+from zhkh.housing.models import Account, Building, Organisation, Premise
+from zhkh.identity.api import require_scope, resident_account
+from zhkh.identity.models import ApiToken
+from zhkh.metering.errors import MeterNotFound, OutsideReadingWindow, TooManyReadings
+from zhkh.metering.intake import IncomingReading, Outcome, Status, ingest
+from zhkh.metering.messages import MessageStatus, RawMessage, process_messages
+from zhkh.metering.models import Consumption, DeadLetter, Device, Meter, Reading
+from zhkh.metering.schemas import (
+    MAX_BATCH,
+    AlarmOut,
+    ConsumptionOut,
+    CorrectionIn,
+    LastReading,
+    MeterOut,
+    ReadingBatchIn,
+    ReadingBatchOut,
+    ReadingIn,
+    ReadingOut,
+    ReadingResult,
+    ResidentReadingIn,
+    ZoneResult,
+)
+from zhkh.metering.service import correct_reading, meter_by_serial
+
+router = APIRouter(prefix="/api/v1", tags=["metering"])
+Writer = Annotated[ApiToken, Depends(require_scope("readings:write"))]
+Reader = Annotated[ApiToken, Depends(require_scope("metering:read"))]
+Resident = Annotated[ApiToken, Depends(require_scope("resident"))]
+AlarmManager = Annotated[ApiToken, Depends(require_scope("alarms:manage"))]
+_SEVERITY = {Status.ACCEPTED: 0, Status.DUPLICATE: 1, Status.QUARANTINED: 2, Status.REJECTED: 3}
+
+
+class ReadingRejected(InvalidInput):
+    status_code = 422
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+
+def _moment(value: datetime | date) -> datetime:
+    zone = get_settings().zone
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return local_midnight(value, zone)
+
+
+def _expand(item: ReadingIn, source: str) -> list[IncomingReading]:
+    taken_at = _moment(item.taken_at)
+    if item.value is not None:
+        return [IncomingReading(taken_at, item.value, 1, item.serial, source=item.source or source)]
+    assert item.values is not None
+    return [
+        IncomingReading(taken_at, value, int(key[1]), item.serial, source=item.source or source)
+        for key, value in sorted(item.values.items())
+    ]
+
+
+def _result(index: int, zones: list[int], outcomes: Sequence[Outcome]) -> ReadingResult:
+    worst = max(outcomes, key=lambda o: _SEVERITY[o.status])
+    return ReadingResult(
+        index=index,
+        status=worst.status,
+        reason=worst.reason,
+        detail=worst.detail,
+        zones=[
+            ZoneResult(
+                zone=z, status=o.status, reason=o.reason, detail=o.detail, reading_id=o.reading_id, flags=list(o.flags)
+            )
+            for z, o in zip(zones, outcomes, strict=True)
+        ],
+    )
+
+
+@router.post("/readings", response_model=ReadingBatchOut)
+def post_readings(batch: ReadingBatchIn, session: SessionDep, token: Writer) -> ReadingBatchOut:
+    """Submit up to 10,000 readings. Each is judged on its own: the answer says, per reading,
+    accepted, duplicate, rejected (with the reason) or quarantined (no such live meter)."""
+    if len(batch.readings) > MAX_BATCH:
+        raise TooManyReadings(f"at most {MAX_BATCH} readings per request, got {len(batch.readings)}")
+    expanded = [_expand(item, "api") for item in batch.readings]
+    outcomes = ingest(session, [r for readings in expanded for r in readings]).outcomes
+    results, position = [], 0
+    for index, readings in enumerate(expanded):
+        results.append(_result(index, [r.zone for r in readings], outcomes[position : position + len(readings)]))
+        position += len(readings)
+    summary: dict[str, int] = {}
+    for result in results:
+        summary[result.status] = summary.get(result.status, 0) + 1
+    return ReadingBatchOut(summary=summary, results=results)
+
+
+@router.post("/readings/{reading_id}/corrections", response_model=ReadingOut, status_code=201)
+def post_correction(reading_id: int, correction: CorrectionIn, session: SessionDep, token: Writer) -> ReadingOut:
+    """Correct a reading: a new reading supersedes it; the original stays."""
+    fixed = correct_reading(session, reading_id, correction.value, f"{correction.reason} ({token.name})")
+    return ReadingOut.model_validate(fixed, from_attributes=True)
+
+
+# --- meters ------------------------------------------------------------------------------------
+
+
+def _meter_out(session: SessionDep, meter: Meter) -> MeterOut:
+    building = session.get(Building, meter.building_id)
+    account = session.get(Account, meter.account_id) if meter.account_id else None
+    last = session.execute(
+        select(Reading.zone, Reading.taken_at, Reading.value)
+        .where(Reading.meter_id == meter.id, Reading.status == "accepted", Reading.superseded_by_id.is_(None))
+        .order_by(Reading.taken_at.desc())
+        .limit(meter.zones)
+    )
+    return MeterOut(
+        serial=meter.serial,
+        service=meter.service,
+        scope=meter.scope,
+        building_id=building.code if building else "",
+        account=account.number if account else None,
+        zones=meter.zones,
+        digits=meter.digits,
+        installed_on=meter.installed_on,
+        verified_until=meter.verified_until,
+        archived_on=meter.archived_on,
+        automatic=meter.automatic,
+        last_readings=[LastReading(zone=z, taken_at=t, value=v) for z, t, v in last],
+    )
+
+
+@router.get("/meters/{serial}", response_model=MeterOut)
+def get_meter(serial: str, session: SessionDep, token: Reader) -> MeterOut:
+    return _meter_out(session, meter_by_serial(session, serial))
+
+
+@router.get("/meters/{serial}/readings", response_model=Page[ReadingOut])
+def get_meter_readings(
+    serial: str, session: SessionDep, token: Reader, page: Annotated[PageRequest, Depends()]
+) -> Page[ReadingOut]:
+    """Every reading of the meter, rejected and superseded ones included, oldest first."""
+    meter = meter_by_serial(session, serial)
+    statement = select(Reading.id, Reading).where(Reading.meter_id == meter.id)
+    rows, cursor = page.fetch(session, statement, Reading.id)
+    return Page(
+        items=[ReadingOut.model_validate(row.Reading, from_attributes=True) for row in rows], next_cursor=cursor
+    )
+
+
+@router.get("/meters/{serial}/consumption", response_model=list[ConsumptionOut])
+def get_meter_consumption(serial: str, session: SessionDep, token: Reader) -> list[ConsumptionOut]:
+    meter = meter_by_serial(session, serial)
+    rows = session.scalars(
+        select(Consumption).where(Consumption.meter_id == meter.id).order_by(Consumption.period, Consumption.zone)
+    )
+    return [
+        ConsumptionOut(
+            period=row.period.strftime("%Y-%m"),
+            zone=row.zone,
+            provenance=row.provenance,
+            start_value=row.start_value,
+            start_at=row.start_at,
+            end_value=row.end_value,
+            end_at=row.end_at,
+            volume=row.volume,
+        )
+        for row in rows
+    ]
+
+
+# --- alarms ------------------------------------------------------------------------------------
+
+
+@router.get("/alarms", response_model=list[AlarmOut])
+def get_alarms(
+    session: SessionDep, token: Reader, building_id: str | None = None, include_cleared: bool = False
+) -> list[AlarmOut]:
+    statement = select(Alarm).order_by(Alarm.raised_at.desc()).limit(1000)
+    if not include_cleared:
+        statement = statement.where(Alarm.state != AlarmState.CLEARED)
+    if building_id is not None:
+        statement = statement.join(Building, Building.id == Alarm.building_id).where(Building.code == building_id)
+    return [AlarmOut.model_validate(alarm, from_attributes=True) for alarm in session.scalars(statement)]
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", response_model=AlarmOut)
+def post_acknowledge(alarm_id: int, session: SessionDep, token: AlarmManager) -> AlarmOut:
+    return AlarmOut.model_validate(acknowledge(session, alarm_id, token.name), from_attributes=True)
+
+
+@router.post("/alarms/{alarm_id}/clear", response_model=AlarmOut)
+def post_clear(alarm_id: int, session: SessionDep, token: AlarmManager) -> AlarmOut:
+    return AlarmOut.model_validate(clear_by_hand(session, alarm_id), from_attributes=True)
+
+
+# --- residents ---------------------------------------------------------------------------------
+
+
+def _account(session: SessionDep, token: ApiToken) -> Account:
+    number = resident_account(token)
+    account = session.scalar(select(Account).where(Account.number == number))
+    if account is None:
+        raise NotFound(f"personal account {number} no longer exists")
+    return account
+
+
+@router.get("/me/meters", response_model=list[MeterOut])
+def get_my_meters(session: SessionDep, token: Resident) -> list[MeterOut]:
+    """The resident's meters with their latest readings."""
+    account = _account(session, token)
+    meters = session.scalars(
+        select(Meter).where(Meter.account_id == account.id, Meter.archived_on.is_(None)).order_by(Meter.serial)
+    )
+    return [_meter_out(session, meter) for meter in meters]
+
+
+@router.post("/me/readings", response_model=ReadingResult, status_code=201)
+def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resident) -> ReadingResult:
+    """Submit a reading of one's own meter, within the manager's reading window."""
+    account = _account(session, token)
+    meter = session.scalar(select(Meter).where(Meter.serial == reading.serial, Meter.account_id == account.id))
+    if meter is None:
+        raise MeterNotFound(f"meter {reading.serial} is not a meter of account {account.number}")
+    _check_window(session, account)
+    item = ReadingIn(
+        serial=reading.serial, taken_at=utc_now(), value=reading.value, values=reading.values, source="resident"
+    )
+    readings = _expand(item, "resident")
+    result = _result(0, [r.zone for r in readings], ingest(session, readings).outcomes)
+    if result.status == Status.REJECTED:
+        raise ReadingRejected(result.detail or "the reading was not accepted")
+    return result
+
+
+def _check_window(session: SessionDep, account: Account) -> None:
+    window = session.execute(
+        select(Organisation.reading_window_from, Organisation.reading_window_to)
+        .join(Building, Building.manager_id == Organisation.id)
+        .join(Premise, Premise.building_id == Building.id)
+        .where(Premise.id == account.premise_id)
+    ).one_or_none()
+    first, last = window if window is not None else (15, 25)
+    today = local_date(utc_now(), get_settings().zone)
+    if not first <= today.day <= last:
+        raise OutsideReadingWindow(
+            f"readings are taken from the {first}th to the {last}th of the month; today is the {today.day}th"
+        )
+
+
+# --- waterius ----------------------------------------------------------------------------------
+
+
+@router.post("/waterius", tags=["devices"])
+async def post_waterius(
+    request: Request, session: SessionDep, waterius_token: Annotated[str | None, Header()] = None
+) -> JSONResponse:
+    """Where a waterius counter posts (set its HTTP URL to this address). It retries on anything
+    but 200, so a stored reading and a repeat both get 200. The device is known by its esp_id
+    and proves itself with the key it sends as Waterius-Token."""
+    body = await request.body()
+    received_at = utc_now()
+    try:
+        document: Any = json.loads(body)
+        esp_id = str(document["esp_id"])
+    except (ValueError, KeyError, TypeError):
+        _dead(session, body, received_at, "not a waterius JSON body with an esp_id")
+        return JSONResponse(
+            {"error": "InvalidMessage", "detail": "not a waterius JSON body with an esp_id"}, status_code=400
+        )
+    device = session.scalar(select(Device).where(Device.format == "waterius", Device.external_id == esp_id))
+    if device is None:
+        _dead(session, body, received_at, f"unknown waterius device {esp_id}")
+        return JSONResponse(
+            {"error": "UnknownDevice", "detail": f"no waterius device {esp_id} is registered"}, status_code=404
+        )
+    if device.secret_hash is None or hashlib.sha256((waterius_token or "").encode()).hexdigest() != device.secret_hash:
+        raise Unauthorized(f"the Waterius-Token does not match device {esp_id}")
+    result = process_messages(session, [RawMessage("http", "waterius", "/api/v1/waterius", body, received_at)])[0]
+    if result.status is MessageStatus.DEAD_LETTER:
+        return JSONResponse({"error": "InvalidMessage", "detail": result.reason}, status_code=400)
+    statuses = sorted({outcome.status.value for outcome in result.readings})
+    return JSONResponse({"status": "ok", "readings": statuses}, status_code=200)
+
+
+def _dead(session: SessionDep, body: bytes, received_at: datetime, reason: str) -> None:
+    session.add(
+        DeadLetter(transport="http", topic="/api/v1/waterius", payload=body, reason=reason, received_at=received_at)
+    )
+    session.flush()
