@@ -130,3 +130,16 @@ def metered_registry(session: Session, tmp_path: Path) -> None:
         meter(serial="B-CW", account="", diameter_mm="50", digits="7"),
     ]
     import_rows(session, tmp_path, MetersImport(), rows)
+
+
+IOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "iot"
+
+
+def device_models(session: Session) -> None:
+    """The example device models of examples/iot/models.json."""
+    import json
+
+    from zhkh.metering.service import save_device_model
+
+    for name, model in json.loads((IOT_EXAMPLES / "models.json").read_text()).items():
+        save_device_model(session, name, model["format"], model["mapping"])

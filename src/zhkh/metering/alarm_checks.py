@@ -173,7 +173,7 @@ def check_silence(session: Session, meters: list[Any], now: datetime) -> dict[st
                 _live(select(Reading.meter_id, func.max(Reading.taken_at)))
                 .where(Reading.meter_id.in_(ids), Reading.zone == 1)
                 .group_by(Reading.meter_id)
-            ).tuples()
+            ).all()
         )
     zone = get_settings().zone
     holding = {}
@@ -229,7 +229,7 @@ def check_missing_readings(session: Session, now: datetime) -> dict[str, int]:
                 _live(select(Reading.meter_id, func.max(Reading.taken_at)))
                 .where(Reading.meter_id.in_(ids), Reading.taken_at >= since)
                 .group_by(Reading.meter_id)
-            ).tuples()
+            ).all()
         )
     holding = {}
     for meter in meters:

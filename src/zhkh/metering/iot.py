@@ -19,6 +19,7 @@ maps fields to channels and a binding maps a channel to a meter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,7 +78,7 @@ def parse_message(fmt: str, topic: str, payload: bytes, received_at: datetime, *
 
 def _json(payload: bytes) -> Any:
     try:
-        return json.loads(payload, parse_float=Decimal, parse_int=Decimal)
+        return json.loads(payload.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
     except UnicodeDecodeError as exc:
         raise MessageError("payload is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
@@ -90,25 +91,26 @@ def _object(document: Any, what: str) -> Mapping[str, Any]:
     return document
 
 
+_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$")
+
+
 def parse_time(text: Any, what: str) -> datetime:
-    """RFC 3339 with any fraction (ChirpStack, TTS: up to 9 digits), ``Z``, ``+00:00`` or
-    ``+0000`` (waterius)."""
+    """RFC 3339 with any fraction (ChirpStack and TTS send nanoseconds), ``Z``, ``+00:00`` or
+    ``+0000`` (waterius). An offset is required: a time without one is ambiguous."""
     if not isinstance(text, str):
         raise MessageError(f"{what} must be a timestamp string, got {text!r}")
-    cleaned = text.strip().replace("Z", "+00:00")
-    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":
-        cleaned = cleaned[:-2] + ":" + cleaned[-2:]  # +0000 -> +00:00
-    if "." in cleaned:  # Python reads at most 6 fraction digits
-        head, _, rest = cleaned.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        cleaned = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    match = _TIMESTAMP.match(text.strip())
+    if not match:
+        raise MessageError(f"{what}: not a timestamp: {text!r}")
+    moment, fraction, offset = match.groups()
+    if offset is None:
+        raise MessageError(f"{what}: a timestamp needs its UTC offset: {text!r}")
+    offset = "+00:00" if offset == "Z" else (offset if ":" in offset else f"{offset[:3]}:{offset[3:]}")
+    micro = f".{fraction[:6].ljust(6, '0')}" if fraction else ""  # Python keeps microseconds
     try:
-        moment = datetime.fromisoformat(cleaned)
+        return datetime.fromisoformat(f"{moment}{micro}{offset}").astimezone(UTC)
     except ValueError as exc:
         raise MessageError(f"{what}: not a timestamp: {text!r}") from exc
-    if moment.tzinfo is None:
-        raise MessageError(f"{what}: a timestamp needs its UTC offset: {text!r}")
-    return moment.astimezone(UTC)
 
 
 def decimal_value(value: Any, what: str) -> Decimal:

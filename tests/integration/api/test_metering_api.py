@@ -1,0 +1,159 @@
+"""The metering API over the test's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.builders import IOT_EXAMPLES, device_models, metered_registry
+from zhkh.app import create_app
+from zhkh.core.config import Settings
+from zhkh.housing.models import Organisation
+from zhkh.identity.service import create_token
+from zhkh.metering.models import DeadLetter, Reading
+from zhkh.metering.service import bind_device, register_device
+from zhkh.notify.models import ContactKind
+from zhkh.notify.service import add_contact
+
+
+@pytest.fixture
+def client(session: Session, tmp_path: Path) -> Iterator[TestClient]:
+    metered_registry(session, tmp_path)
+    factory = sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint")
+    with TestClient(create_app(session_factory=factory, settings=Settings())) as test_client:
+        yield test_client
+
+
+def bearer(session: Session, name: str, scopes: list[str], subject: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(session, name, scopes, subject).secret}"}
+
+
+def test_batch_reports_each_reading(client: TestClient, session: Session) -> None:
+    writer = bearer(session, "gateway", ["readings:write"])
+    body = {
+        "readings": [
+            {"serial": "CW-1001", "taken_at": "2026-02-25", "value": "100"},
+            {"serial": "CW-1001", "taken_at": "2026-03-25T10:00:00+03:00", "value": "95"},
+            {"serial": "EL-1002", "taken_at": "2026-03-25", "values": {"t1": "1000", "t2": "400"}},
+            {"serial": "NOPE", "taken_at": "2026-03-25", "value": "1"},
+        ]
+    }
+    response = client.post("/api/v1/readings", json=body, headers=writer)
+    assert response.status_code == 200
+    answer = response.json()
+    assert [(r["status"], r["reason"]) for r in answer["results"]] == [
+        ("accepted", None),
+        ("rejected", "below_previous"),
+        ("accepted", None),
+        ("quarantined", "unknown_meter"),
+    ]
+    assert [z["zone"] for z in answer["results"][2]["zones"]] == [1, 2]
+    assert answer["summary"] == {"accepted": 2, "rejected": 1, "quarantined": 1}
+    again = client.post("/api/v1/readings", json=body, headers=writer).json()
+    assert [r["status"] for r in again["results"][:3]] == ["duplicate", "duplicate", "duplicate"]
+
+
+def test_batch_needs_the_scope_and_a_valid_body(client: TestClient, session: Session) -> None:
+    body = {"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25", "value": "1"}]}
+    assert client.post("/api/v1/readings", json=body).status_code == 401
+    reader = bearer(session, "reader", ["metering:read"])
+    assert client.post("/api/v1/readings", json=body, headers=reader).status_code == 403
+    writer = bearer(session, "writer", ["readings:write"])
+    both = {"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25", "value": "1", "values": {"t1": "1"}}]}
+    assert client.post("/api/v1/readings", json=both, headers=writer).status_code == 422
+    huge = {"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25", "value": str(n)} for n in range(10_001)]}
+    too_many = client.post("/api/v1/readings", json=huge, headers=writer)
+    assert too_many.status_code == 413
+    assert too_many.json()["error"] == "TooManyReadings"
+
+
+def test_correction_and_meter_history(client: TestClient, session: Session) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    reader = bearer(session, "reader", ["metering:read"])
+    posted = client.post(
+        "/api/v1/readings",
+        json={"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25", "value": "1100"}]},
+        headers=writer,
+    ).json()
+    reading_id = posted["results"][0]["zones"][0]["reading_id"]
+    fixed = client.post(
+        f"/api/v1/readings/{reading_id}/corrections", json={"value": "110", "reason": "typo"}, headers=writer
+    )
+    assert fixed.status_code == 201
+    assert fixed.json()["corrects_id"] == reading_id
+    history = client.get("/api/v1/meters/CW-1001/readings", headers=reader).json()["items"]
+    assert [(r["value"], r["superseded_by_id"] is not None) for r in history] == [("1100", True), ("110", False)]
+    meter = client.get("/api/v1/meters/CW-1001", headers=reader).json()
+    assert meter["last_readings"][0]["value"] == "110"
+    assert (
+        client.post(
+            f"/api/v1/readings/{reading_id}/corrections", json={"value": "111", "reason": "again"}, headers=writer
+        ).status_code
+        == 400
+    )
+    assert client.get("/api/v1/meters/NOPE", headers=reader).status_code == 404
+
+
+def test_resident_submits_within_the_window(client: TestClient, session: Session) -> None:
+    resident = bearer(session, "кв. 1", ["resident"], "account:1001")
+    session.execute(update(Organisation).values(reading_window_from=1, reading_window_to=31))
+    meters = client.get("/api/v1/me/meters", headers=resident).json()
+    assert sorted(m["serial"] for m in meters) == ["CW-1001", "HW-1001"]
+    accepted = client.post("/api/v1/me/readings", json={"serial": "CW-1001", "value": "12.5"}, headers=resident)
+    assert accepted.status_code == 201
+    assert accepted.json()["status"] == "accepted"
+    lower = client.post("/api/v1/me/readings", json={"serial": "CW-1001", "value": "11"}, headers=resident)
+    assert lower.status_code == 422
+    assert "less than the previous reading" in lower.json()["detail"]
+    other = client.post("/api/v1/me/readings", json={"serial": "EL-1002", "value": "1"}, headers=resident)
+    assert other.status_code == 404
+    session.execute(update(Organisation).values(reading_window_from=1, reading_window_to=1))
+    closed = client.post("/api/v1/me/readings", json={"serial": "CW-1001", "value": "13"}, headers=resident)
+    assert closed.status_code == 400
+    assert closed.json()["error"] == "OutsideReadingWindow"
+    admin = bearer(session, "root", ["admin"])
+    assert client.get("/api/v1/me/meters", headers=admin).status_code == 403, "admin is not a resident"
+
+
+def test_resident_notifications_and_preferences(client: TestClient, session: Session) -> None:
+    resident = bearer(session, "кв. 1", ["resident"], "account:1001")
+    contact = add_contact(session, ContactKind.RESIDENT, "Иванов", email="i@example.ru", account_number="1001")
+    contacts = client.get("/api/v1/me/contacts", headers=resident).json()
+    assert contacts[0]["default_channels"] == ["in_app", "email"]
+    saved = client.put(
+        f"/api/v1/me/contacts/{contact.id}/preferences/leak", json={"channels": ["sms"]}, headers=resident
+    )
+    assert saved.json() == {"channels": ["sms"]}
+    assert client.get("/api/v1/me/contacts", headers=resident).json()[0]["preferences"] == {"leak": ["sms"]}
+    bad = client.put(f"/api/v1/me/contacts/{contact.id}/preferences/leak", json={"channels": ["fax"]}, headers=resident)
+    assert bad.status_code == 400
+    assert client.get("/api/v1/me/notifications", headers=resident).json() == []
+
+
+def test_waterius_posts_get_200_and_are_idempotent(client: TestClient, session: Session) -> None:
+    device_models(session)
+    register_device(session, "waterius", "10099775", secret="3F9A1C0B7E2D4A6F8B1C3E5D7F9A0B2C4")
+    from datetime import UTC, datetime
+
+    bind_device(session, "waterius", "10099775", "ch0", "HW-1001", since=datetime(2025, 1, 1, tzinfo=UTC))
+    bind_device(session, "waterius", "10099775", "ch1", "CW-1001", since=datetime(2025, 1, 1, tzinfo=UTC))
+    body = (IOT_EXAMPLES / "waterius-http.json").read_bytes()
+    headers = {"Waterius-Token": "3F9A1C0B7E2D4A6F8B1C3E5D7F9A0B2C4", "Content-Type": "application/json"}
+    first = client.post("/api/v1/waterius", content=body, headers=headers)
+    assert (first.status_code, first.json()) == (200, {"status": "ok", "readings": ["accepted"]})
+    second = client.post("/api/v1/waterius", content=body, headers=headers)
+    assert (second.status_code, second.json()["readings"]) == (200, ["duplicate"])
+    assert len(session.scalars(select(Reading)).all()) == 2
+    wrong = client.post("/api/v1/waterius", content=body, headers={"Waterius-Token": "nope"})
+    assert wrong.status_code == 401
+    stranger = json.loads(body) | {"esp_id": 1}
+    assert client.post("/api/v1/waterius", json=stranger, headers=headers).status_code == 404
+    assert client.post("/api/v1/waterius", content=b"garbage", headers=headers).status_code == 400
+    reasons = [d.reason for d in session.scalars(select(DeadLetter).order_by(DeadLetter.id))]
+    assert reasons == ["unknown waterius device 1", "not a waterius JSON body with an esp_id"]

@@ -1,0 +1,155 @@
+"""Consumption per period from stored readings, on both databases."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.builders import device_models, metered_registry
+from zhkh.core.periods import Period
+from zhkh.metering.consumption import compute_consumption
+from zhkh.metering.intake import IncomingReading, ingest
+from zhkh.metering.models import Consumption, Meter, Provenance
+from zhkh.metering.service import bind_device, correct_reading, register_device
+
+NOW = datetime(2026, 5, 10, tzinfo=UTC)
+MSK = timedelta(hours=3)
+
+
+def local(day: int, month: int, hour: int = 12) -> datetime:
+    """A Moscow wall-clock time as UTC."""
+    return datetime(2026, month, day, hour, tzinfo=UTC) - MSK
+
+
+def reading(serial: str, value: str, when: datetime, zone: int = 1) -> IncomingReading:
+    return IncomingReading(when, Decimal(value), zone, serial, source="test")
+
+
+def rows(session: Session, serial: str) -> list[tuple[str, int, str, Decimal | None]]:
+    meter_id = session.scalar(select(Meter.id).where(Meter.serial == serial))
+    result = session.execute(
+        select(Consumption.period, Consumption.zone, Consumption.provenance, Consumption.volume)
+        .where(Consumption.meter_id == meter_id)
+        .order_by(Consumption.period, Consumption.zone)
+    )
+    return [(p.strftime("%Y-%m"), z, prov.value, v) for p, z, prov, v in result]
+
+
+@pytest.fixture
+def meters(session: Session, tmp_path: Path) -> None:
+    metered_registry(session, tmp_path)
+
+
+@pytest.mark.usefixtures("meters")
+def test_manual_meter_by_reading_window(session: Session) -> None:
+    """Window ends on the 25th. Feb 24: 100; Mar 25 (in March's window): 107; Mar 27 (after the
+    window, so it counts for April): 108; nothing else in April's window until Apr 25: 112."""
+    ingest(
+        session,
+        [
+            reading("CW-1001", "100", local(24, 2)),
+            reading("CW-1001", "107", local(25, 3, hour=23)),
+            reading("CW-1001", "108", local(27, 3)),
+            reading("CW-1001", "112", local(25, 4)),
+        ],
+        now=NOW,
+    )
+    for month in (3, 4, 5):
+        compute_consumption(session, Period(2026, month), None)
+    assert rows(session, "CW-1001") == [
+        ("2026-03", 1, "reading", Decimal("7")),
+        ("2026-04", 1, "reading", Decimal("5")),
+        ("2026-05", 1, "missing", None),
+    ]
+
+
+@pytest.mark.usefixtures("meters")
+def test_two_zone_meter_each_zone_separately(session: Session) -> None:
+    ingest(
+        session,
+        [
+            reading("EL-1002", "1000", local(20, 2), 1),
+            reading("EL-1002", "400", local(20, 2), 2),
+            reading("EL-1002", "1150.5", local(20, 3), 1),
+            reading("EL-1002", "460.25", local(20, 3), 2),
+        ],
+        now=NOW,
+    )
+    compute_consumption(session, Period(2026, 3), None)
+    assert rows(session, "EL-1002") == [
+        ("2026-03", 1, "reading", Decimal("150.5")),
+        ("2026-03", 2, "reading", Decimal("60.25")),
+    ]
+
+
+@pytest.mark.usefixtures("meters")
+def test_late_reading_and_correction_are_reflected_on_recompute(session: Session) -> None:
+    ingest(session, [reading("CW-1001", "100", local(20, 2)), reading("CW-1001", "110", local(20, 4))], now=NOW)
+    compute_consumption(session, Period(2026, 3), None)
+    assert rows(session, "CW-1001")[0][2:] == ("missing", None)
+    late = ingest(session, [reading("CW-1001", "104", local(20, 3))], now=NOW).outcomes[0]
+    compute_consumption(session, Period(2026, 3), None)
+    assert rows(session, "CW-1001")[0][2:] == ("reading", Decimal("4"))
+    correct_reading(session, late.reading_id or 0, Decimal("105"), "photo shows 105")
+    compute_consumption(session, Period(2026, 3), None)
+    assert rows(session, "CW-1001")[0][2:] == ("reading", Decimal("5"))
+
+
+@pytest.mark.usefixtures("meters")
+def test_automatic_meter_interpolated_at_midnight(session: Session) -> None:
+    """A device sends every 6 hours at 03:00, 09:00, ... Moscow time; midnights are interpolated."""
+    device_models(session)
+    register_device(session, "iperl", "33225544")
+    bind_device(session, "wmbusmeters", "33225544", "total_m3", "CW-1001", since=datetime(2026, 1, 1, tzinfo=UTC))
+    start = local(28, 2, hour=3)
+    batch = [
+        reading("CW-1001", str(Decimal("100") + Decimal("0.25") * i), start + timedelta(hours=6 * i))
+        for i in range(4 * 40)
+    ]
+    ingest(session, batch, now=NOW)
+    compute_consumption(session, Period(2026, 3), None)
+    # 0.25 per 6 hours = 1 a day, 31 days in March.
+    assert rows(session, "CW-1001") == [("2026-03", 1, "interpolated", Decimal("31.000000"))]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.randoms(use_true_random=False))
+def test_shuffled_arrival_gives_identical_consumption(session: Session, tmp_path: Path, rng: random.Random) -> None:
+    """The same readings arriving in any order, in any batches, give the same consumption."""
+
+    def run(order: list[IncomingReading], batches: int) -> list[tuple[str, int, str, Decimal | None]]:
+        savepoint = session.begin_nested()
+        metered_registry(session, tmp_path)
+        size = max(1, len(order) // batches)
+        for begin in range(0, len(order), size):
+            ingest(session, order[begin : begin + size], now=NOW)
+        for month in (2, 3, 4):
+            compute_consumption(session, Period(2026, month), None)
+        result = rows(session, "CW-1001") + rows(session, "EL-1002")
+        savepoint.rollback()
+        return result
+
+    series, value, t1, t2 = [], Decimal("50"), Decimal("900"), Decimal("300")
+    for day in range(0, 100, rng.choice((3, 5, 7))):
+        when = local(1, 1) + timedelta(days=day, hours=rng.randrange(24))
+        value += Decimal(rng.randrange(0, 3000)) / 1000
+        t1 += Decimal(rng.randrange(0, 20000)) / 100
+        t2 += Decimal(rng.randrange(0, 9000)) / 100
+        series += [
+            reading("CW-1001", str(value), when),
+            reading("EL-1002", str(t1), when, 1),
+            reading("EL-1002", str(t2), when, 2),
+        ]
+    in_order = run(series, 1)
+    shuffled = series[:]
+    rng.shuffle(shuffled)
+    assert run(shuffled, rng.randrange(1, 8)) == in_order
+    assert any(provenance == Provenance.READING.value for _, _, provenance, _ in in_order)

@@ -1,0 +1,139 @@
+"""Device messages of every format through the pipeline; dead letters; device-reported alarms."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.builders import IOT_EXAMPLES, device_models, metered_registry
+from zhkh.alarms.models import Alarm, AlarmKind, AlarmState
+from zhkh.metering.intake import Status
+from zhkh.metering.messages import MessageStatus, RawMessage, process_messages
+from zhkh.metering.models import DeadLetter, Reading
+from zhkh.metering.service import bind_device, register_device
+
+RECEIVED = datetime(2025, 3, 14, 7, tzinfo=UTC)
+BOUND = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def devices(session: Session, tmp_path: Path) -> None:
+    metered_registry(session, tmp_path)
+    device_models(session)
+    register_device(session, "pulse-lorawan", "70b3d57ed0051234")
+    register_device(session, "pulse-lorawan-tts", "70B3D57ED0051234")
+    register_device(session, "iperl", "33225544")
+    register_device(session, "waterius", "10099775", secret="3F9A1C0B7E2D4A6F8B1C3E5D7F9A0B2C4")
+    bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=BOUND)
+    bind_device(session, "wmbusmeters", "33225544", "total_m3", "B-CW", since=datetime(2024, 2, 1, tzinfo=UTC))
+    bind_device(session, "waterius", "10099775", "ch0", "HW-1001", since=datetime(2025, 3, 1, tzinfo=UTC))
+
+
+def message(fmt: str, topic: str, name: str) -> RawMessage:
+    return RawMessage("mqtt", fmt, topic, (IOT_EXAMPLES / name).read_bytes(), RECEIVED)
+
+
+@pytest.mark.usefixtures("devices")
+def test_every_format_becomes_readings(session: Session) -> None:
+    results = process_messages(
+        session,
+        [
+            message("chirpstack", "application/a/device/70b3d57ed0051234/event/up", "chirpstack-up.json"),
+            message("wmbusmeters", "wmbusmeters/33225544", "wmbusmeters-iperl.json"),
+            message("platform", "zhkh/readings/gw1", "platform-gateway-batch.json"),
+        ],
+    )
+    assert [r.status for r in results] == [MessageStatus.PROCESSED] * 3
+    assert [o.status for o in results[0].readings] == [Status.ACCEPTED]
+    assert [o.status for o in results[2].readings] == [
+        Status.ACCEPTED,
+        Status.ACCEPTED,
+        Status.ACCEPTED,
+        Status.ACCEPTED,
+    ]
+    stored = session.execute(select(Reading.source, Reading.value).order_by(Reading.id)).all()
+    assert ("mqtt:chirpstack", Decimal("123.456")) in stored
+    assert ("mqtt:wmbusmeters", Decimal("123.529")) in stored
+
+
+@pytest.mark.usefixtures("devices")
+def test_waterius_channel_without_binding_is_quarantined(session: Session) -> None:
+    [result] = process_messages(session, [message("waterius", "waterius/10099775", "waterius-http.json")])
+    # ch0 is bound (from 1 March), ch1 is not bound to any meter
+    assert sorted(o.status for o in result.readings) == [Status.ACCEPTED, Status.QUARANTINED]
+
+
+@pytest.mark.usefixtures("devices")
+def test_redelivery_changes_nothing(session: Session) -> None:
+    raw = message("chirpstack", "application/a/device/70b3d57ed0051234/event/up", "chirpstack-up.json")
+    process_messages(session, [raw])
+    [again] = process_messages(session, [raw])
+    assert [o.status for o in again.readings] == [Status.DUPLICATE]
+    assert len(session.scalars(select(Reading)).all()) == 1
+
+
+@pytest.mark.usefixtures("devices")
+@pytest.mark.parametrize(
+    ("fmt", "topic", "payload", "reason"),
+    [
+        ("platform", "zhkh/readings/x", b"{not json", "not JSON"),
+        ("chirpstack", "application/a/device/ffff/event/up", None, "unknown chirpstack device"),
+        (
+            "wmbusmeters",
+            "wmbusmeters/33225544",
+            b'{"_":"telegram","id":"33225544","total_m3":"lots"}',
+            "must be a number",
+        ),
+        ("tts", "v3/a/devices/b/up", b'{"end_device_ids": 5}', "must be a JSON object"),
+    ],
+)
+def test_unreadable_messages_go_to_dead_letters(
+    session: Session, fmt: str, topic: str, payload: bytes | None, reason: str
+) -> None:
+    if payload is None:
+        document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
+        document["deviceInfo"]["devEui"] = "ffff"
+        payload = json.dumps(document).encode()
+    [result] = process_messages(session, [RawMessage("mqtt", fmt, topic, payload, RECEIVED)])
+    assert result.status is MessageStatus.DEAD_LETTER
+    assert reason in (result.reason or "")
+    letter = session.scalar(select(DeadLetter))
+    assert letter is not None
+    assert (letter.topic, letter.payload) == (topic, payload)
+    assert reason in letter.reason
+
+
+@pytest.mark.usefixtures("devices")
+def test_a_bad_message_does_not_spoil_its_batch(session: Session) -> None:
+    good = message("chirpstack", "application/a/device/70b3d57ed0051234/event/up", "chirpstack-up.json")
+    bad = RawMessage("mqtt", "platform", "zhkh/readings/x", b"garbage", RECEIVED)
+    results = process_messages(session, [bad, good])
+    assert [r.status for r in results] == [MessageStatus.DEAD_LETTER, MessageStatus.PROCESSED]
+
+
+@pytest.mark.usefixtures("devices")
+def test_device_flags_raise_once_and_clear(session: Session) -> None:
+    topic = "application/a/device/70b3d57ed0051234/event/up"
+    document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
+    document["object"]["leak"] = True
+    for minute in (0, 10):
+        document["time"] = f"2025-03-14T06:{minute:02d}:00Z"
+        document["object"]["volume_m3"] = 123.456 + minute / 1000
+        process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
+    [alarm] = session.scalars(select(Alarm).where(Alarm.kind == AlarmKind.LEAK)).all()
+    assert (alarm.state, alarm.occurrences, alarm.subject) == (
+        AlarmState.ACTIVE,
+        2,
+        "device:chirpstack:70b3d57ed0051234",
+    )
+    assert alarm.details["meter"] == "CW-1001"
+    document["object"]["leak"] = False
+    document["time"] = "2025-03-14T06:20:00Z"
+    process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
+    assert alarm.state is AlarmState.CLEARED
