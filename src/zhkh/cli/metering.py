@@ -248,12 +248,19 @@ def mqtt_command(
     client_id: str | None = typer.Option(None, "--client-id"),
     batch_size: int = typer.Option(1000, "--batch-size"),
     idle_exit: float | None = typer.Option(None, "--idle-exit", help="stop after this many seconds without messages"),
+    crash_after_commits: int | None = typer.Option(None, "--crash-after-commits", hidden=True),
 ) -> None:
     """Consume device messages from an MQTT broker (QoS 1, acknowledged after commit)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     routes = [parse_route(r) for r in route] or list(DEFAULT_ROUTES)
     consumer = MqttConsumer(
-        get_engine(), Broker.parse(broker), routes, group=group, client_id=client_id, batch_size=batch_size
+        get_engine(),
+        Broker.parse(broker),
+        routes,
+        group=group,
+        client_id=client_id,
+        batch_size=batch_size,
+        crash_after_commits=crash_after_commits,  # fault injection for the crash test
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

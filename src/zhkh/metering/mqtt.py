@@ -9,6 +9,7 @@ consumers share the load through an MQTT 5 shared subscription (``--group``).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -95,6 +96,7 @@ class MqttConsumer:
         client_id: str | None = None,
         batch_size: int = 1000,
         batch_wait: float = 0.05,
+        crash_after_commits: int | None = None,
     ) -> None:
         self.engine = engine
         self.broker = broker
@@ -102,6 +104,8 @@ class MqttConsumer:
         self.group = group
         self.batch_size = batch_size
         self.batch_wait = batch_wait
+        # Fault injection for tests: die the hard way after this many commits, before acknowledging.
+        self.crash_after_commits = crash_after_commits
         self.stats = Stats()
         self.connected = threading.Event()
         self._inbox: queue.Queue[_Delivery] = queue.Queue()
@@ -195,6 +199,8 @@ class MqttConsumer:
                 log.exception("could not store a batch of %d messages; retrying in %.1f s", len(batch), delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
+        if self.crash_after_commits is not None and self.stats.batches + 1 >= self.crash_after_commits:
+            os._exit(70)  # committed, not acknowledged: the broker must deliver these again
         for delivery in batch:
             if delivery.qos > 0:
                 self._client.ack(delivery.mid, delivery.qos)
