@@ -7,6 +7,7 @@ from rich.table import Table
 
 from zhkh.cli.output import console
 from zhkh.core.db import get_engine
+from zhkh.demo.metering import MeteringReport
 from zhkh.demo.run import DemoReport, run_demo
 
 
@@ -45,7 +46,38 @@ def _print(report: DemoReport) -> None:
         style="bold",
     )
     console.print(buildings)
+    _print_metering(report.metering)
     console.print(
         "Next: [bold]zhkh token create --name me --scope housing:read[/], then [bold]zhkh serve[/] "
         "and open http://127.0.0.1:8000/docs"
+    )
+
+
+def _print_metering(report: MeteringReport) -> None:
+    console.rule("Meters and readings")
+    console.print("  " + report.meters)
+    counts = report.readings.counts()
+    reasons = report.readings.rejected_by_reason()
+    console.print(
+        f"  residents' and operators' readings: {counts.get('accepted', 0)} accepted, "
+        f"{counts.get('duplicate', 0)} duplicate, {counts.get('rejected', 0)} rejected"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))})" if reasons else "")
+    )
+    console.print(f"  device messages over {report.transport}:")
+    for fmt, count in sorted(report.messages.items()):
+        console.print(f"    {fmt}: {count}")
+    console.print(f"  dead letters (unreadable messages kept for inspection): {report.dead_letters}")
+    table = Table("Period", "By reading", "Interpolated", "Missing (billing estimates)", title="Consumption")
+    for period, by in report.consumption.items():
+        table.add_row(period, str(by.get("reading", 0)), str(by.get("interpolated", 0)), str(by.get("missing", 0)))
+    console.print(table)
+    console.print("  open alarms:")
+    for alarm in report.alarms or ["none"]:
+        console.print(f"    {alarm}")
+    notifications = report.notifications.get("notifications", {})
+    delivered = report.notifications.get("outbox", {})
+    console.print(
+        f"  worker: {delivered.get('delivered', 0)} outbox messages handled; in-app notifications delivered, "
+        f"e-mail/SMS sent {notifications.get('sent', 0)}, waiting {notifications.get('retry', 0)} "
+        "(set ZHKH_SMTP_HOST / ZHKH_SMS_GATEWAY_URL to send them)"
     )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from zhkh.core.db import session_scope
 from zhkh.core.importing import Importer, ImportSummary, run_import
 from zhkh.core.tabular import rows_from_records
+from zhkh.demo.metering import MeteringReport, run_metering_demo
 from zhkh.demo.town import build_town
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
 from zhkh.housing.models import Account, Building, Organisation, Ownership, Premise
@@ -33,6 +34,7 @@ class DemoReport:
     imports: list[ImportSummary]
     organisations: list[tuple[str, str, str]]  # name, role, INN
     buildings: list[BuildingSummary]
+    metering: MeteringReport
 
 
 def reset_database(engine: Engine) -> None:
@@ -59,7 +61,9 @@ def run_demo(engine: Engine, *, reset: bool = False) -> DemoReport:
             run_import(session, rows_from_records(importer.spec, records, f"demo {importer.spec.what}"), importer)
             for importer, records in steps
         ]
-        return DemoReport(summaries, _organisations(session), _buildings(session))
+    metering = run_metering_demo(engine, town)
+    with session_scope(engine) as session:
+        return DemoReport(summaries, _organisations(session), _buildings(session), metering)
 
 
 def _organisations(session: Session) -> list[tuple[str, str, str]]:

@@ -25,6 +25,7 @@ from zhkh.identity.api import require_scope, resident_account
 from zhkh.identity.models import ApiToken
 from zhkh.metering.errors import MeterNotFound, OutsideReadingWindow, TooManyReadings
 from zhkh.metering.intake import IncomingReading, Outcome, Status, ingest
+from zhkh.metering.iot import FORMATS
 from zhkh.metering.messages import MessageStatus, RawMessage, process_messages
 from zhkh.metering.models import Consumption, DeadLetter, Device, Meter, Reading
 from zhkh.metering.schemas import (
@@ -262,6 +263,37 @@ def _check_window(session: SessionDep, account: Account) -> None:
         raise OutsideReadingWindow(
             f"readings are taken from the {first}th to the {last}th of the month; today is the {today.day}th"
         )
+
+
+# --- HTTP integrations of LoRaWAN servers and decoders --------------------------------------------
+
+
+@router.post("/integrations/{fmt}", tags=["devices"])
+async def post_integration(
+    fmt: str, request: Request, session: SessionDep, token: Writer, event: str = "up"
+) -> JSONResponse:
+    """Device messages pushed over HTTP instead of MQTT: ChirpStack's HTTP integration (it adds
+    ``?event=up``), The Things Stack webhooks, wmbusmeters with curl, the platform's JSON. The
+    body is the same message the MQTT integration would publish; set the integration's
+    Authorization header to a token with the readings:write scope."""
+    if fmt not in FORMATS or fmt == "waterius":
+        raise InvalidInput(
+            f"unknown integration {fmt!r}; known: chirpstack, tts, wmbusmeters, platform (waterius: /api/v1/waterius)"
+        )
+    topic = (
+        f"/api/v1/integrations/{fmt}/event/{event}" if fmt == "chirpstack" else f"/api/v1/integrations/{fmt}/{event}"
+    )
+    body = await request.body()
+    result = process_messages(session, [RawMessage("http", fmt, topic, body, utc_now())])[0]
+    if result.status is MessageStatus.DEAD_LETTER:
+        return JSONResponse({"error": "InvalidMessage", "detail": result.reason}, status_code=400)
+    return JSONResponse(
+        {
+            "status": result.status.value,
+            "readings": [{"status": o.status.value, "reason": o.reason} for o in result.readings],
+        },
+        status_code=200,
+    )
 
 
 # --- waterius ----------------------------------------------------------------------------------

@@ -23,7 +23,21 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, SmallInteger, Table, delete, func, null, or_, select, true
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    case,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import bulk_insert
@@ -31,7 +45,7 @@ from zhkh.core.config import get_settings
 from zhkh.core.periods import Period, local_midnight
 from zhkh.core.types import UtcDateTime
 from zhkh.housing.models import Building, Organisation
-from zhkh.metering.models import Consumption, Meter, Provenance, Reading, ReadingStatus
+from zhkh.metering.models import Consumption, Meter, MeterScope, Provenance, Reading, ReadingStatus
 
 DEFAULT_WINDOW_END_DAY = 25
 INTERPOLATION_QUANTUM = Decimal("0.000001")
@@ -167,7 +181,15 @@ def _targets(
     previous = period.previous()
     window_day = func.coalesce(Organisation.reading_window_to, DEFAULT_WINDOW_END_DAY)
     statement = (
-        select(Meter.id, Meter.zones, Meter.digits, Meter.automatic, Meter.archived_on, window_day.label("window_day"))
+        select(
+            Meter.id,
+            Meter.zones,
+            Meter.digits,
+            Meter.automatic,
+            Meter.archived_on,
+            # A building meter is read by the operator at the month's end: its window is the month.
+            case((Meter.scope == MeterScope.BUILDING, 31), else_=window_day).label("window_day"),
+        )
         .join(Building, Building.id == Meter.building_id)
         .outerjoin(Organisation, Organisation.id == Building.manager_id)
         .where(Meter.installed_on < period.next().first_day)
