@@ -163,13 +163,16 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "demo")
     assert (code, err) == (0, "")
     assert "premises: 199 rows, 199 created" in out
+    assert "device messages over" in out
+    assert "leak on device:chirpstack" in out, "the demo's LoRaWAN module reports a leak"
     accounts = count(Account)
     assert 190 <= accounts <= 210
     assert count(Ownership) > accounts  # some flats have several owners
 
     code, out, _ = cli(capsys, "demo")
     assert code == 0
-    assert out.count("nothing changed") == 4
+    assert out.count("nothing changed") == 5, "organisations, buildings, premises, owners, meters"
+    assert "readings: 0 accepted" in out
     assert count(Account) == accounts
 
     code, out, _ = cli(capsys, "demo", "--reset")
