@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from zhkh.cli.output import console
+from zhkh.cli.output import bold, console
 from zhkh.core.db import get_engine
+from zhkh.core.errors import InvalidInput
 from zhkh.demo.metering import MeteringReport
 from zhkh.demo.run import DemoReport, run_demo
 
 
-def demo(reset: bool = typer.Option(False, "--reset", help="drop everything and build the town again")) -> None:
+def demo(
+    reset: bool = typer.Option(False, "--reset", help="drop everything and build the town again"),
+    yes: bool = typer.Option(False, "--yes", help="confirm --reset on a database that is not the embedded SQLite"),
+) -> None:
     """Build a small demo town (3 buildings, ~200 premises with owners and residents). Safe to run again."""
     engine = get_engine()
-    console.print(f"[bold]zhkh demo[/] on {engine.url.render_as_string(hide_password=True)}")
+    if reset and engine.dialect.name != "sqlite" and not yes:
+        raise InvalidInput(
+            f"--reset drops every table of {engine.url.render_as_string(hide_password=True)}; add --yes if you mean it"
+        )
+    console.print(Text.assemble(bold("zhkh demo"), f" on {engine.url.render_as_string(hide_password=True)}"))
     report = run_demo(engine, reset=reset)
     _print(report)
 
@@ -41,15 +52,14 @@ def _print(report: DemoReport) -> None:
         str(sum(b.premises for b in report.buildings)),
         str(sum(b.accounts for b in report.buildings)),
         str(sum(b.residents for b in report.buildings)),
-        str(sum(b.owners for b in report.buildings)),
-        "",
+        "",  # an owner of flats in two buildings would be counted twice
+        str(sum((Decimal(b.area_m2) for b in report.buildings if b.area_m2), Decimal(0))),
         style="bold",
     )
     console.print(buildings)
     _print_metering(report.metering)
     console.print(
-        "Next: [bold]zhkh token create --name me --scope housing:read[/], then [bold]zhkh serve[/] "
-        "and open http://127.0.0.1:8000/docs"
+        "Next: zhkh token create --name me --scope housing:read, then zhkh serve and open http://127.0.0.1:8000/docs"
     )
 
 

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 import typer
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from zhkh.cli import db, demo, imports, metering, operations, serve, tokens
 from zhkh.cli.output import errors, fail
@@ -49,11 +49,25 @@ def run(args: Sequence[str] | None = None) -> int:
     except DomainError as exc:
         fail(exc.message)
         return 1
-    except (OperationalError, ProgrammingError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        fail(f"database error: {reason} (is the schema up to date? run: zhkh db upgrade)")
+    except DBAPIError as exc:
+        fail(database_problem(exc))
         return 1
     return 0
+
+
+def database_problem(exc: DBAPIError) -> str:
+    """One line about what the database refused, with the likely remedy."""
+    reason = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else type(exc).__name__
+    lowered = reason.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return f"database error: {reason} (the schema is missing or old; run: zhkh db upgrade)"
+    if "database" in lowered and "does not exist" in lowered:
+        return f"database error: {reason} (create the database first, then run: zhkh db upgrade)"
+    if isinstance(exc, IntegrityError):
+        return f"database refused the change: {reason} (did another process write the same data at once? try again)"
+    if isinstance(exc, OperationalError):
+        return f"database error: {reason} (is the database running and reachable?)"
+    return f"database error: {reason}"
 
 
 def main() -> None:

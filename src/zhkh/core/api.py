@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -12,11 +14,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zhkh.core.db import AnySelect
 from zhkh.core.errors import DomainError, InvalidInput
 
 T = TypeVar("T")
+log = logging.getLogger("zhkh.api")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -42,8 +46,29 @@ async def domain_error_handler(_request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
 
 
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown path, wrong method) in the same shape as ours."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = (
+        HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        if exc.status_code in HTTPStatus._value2member_map_
+        else "HTTPError"
+    )
+    return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not bad input: logged with its traceback, answered without it."""
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(
+        {"error": "InternalError", "detail": "an unexpected error happened; it was logged"}, status_code=500
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
 
 
 class Page(BaseModel, Generic[T]):
@@ -92,6 +117,6 @@ def decode_cursor(cursor: str) -> int:
         value = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cursor {cursor!r} is not one this API handed out") from exc
-    if value < 0:
+    if not 0 <= value < 2**63:
         raise InvalidInput(f"cursor {cursor!r} is not one this API handed out")
     return value

@@ -12,9 +12,26 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Column, Integer, MetaData, Table, and_, case, func, insert, not_, select, text, update
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    not_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -66,6 +83,8 @@ class Importer(ABC):
     against the database and merged into it."""
 
     spec: TableSpec
+    # Staging columns named differently from the file's, for messages ("number" is "account").
+    file_names: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self) -> None:
         self.staging = Table(
@@ -75,6 +94,30 @@ class Importer(ABC):
             *self.staging_columns(),
             prefixes=["TEMPORARY"],
         )
+        self.present: frozenset[str] = frozenset(c.name for c in self.spec.columns)
+        self._limits = _limits(self.staging)
+
+    def given(self, column: str) -> bool:
+        """Whether the file has ``column``. An optional column the file lacks leaves stored values
+        alone; only a column that is there, even empty, changes them."""
+        return column in self.present
+
+    def upsert(
+        self, target: Any, source: Any, key: tuple[str, ...], always: tuple[str, ...], optional: Mapping[str, str]
+    ) -> Upsert:
+        """An ``Upsert`` that compares and updates the ``always`` columns and those ``optional``
+        ones (target column -> file column) the file has; the others are written for new rows only."""
+        given = tuple(column for column, file_column in optional.items() if self.given(file_column))
+        absent = tuple(column for column in optional if column not in given)
+        return Upsert(target, source, key, always + given, absent)
+
+    def fits(self, record: dict[str, Any]) -> None:
+        """Refuse values the database column cannot hold, the same way on every database (SQLite
+        would store an over-long text that PostgreSQL refuses)."""
+        for name, check in self._limits.items():
+            problem = check(record.get(name))
+            if problem:
+                raise RowError(problem, self.file_names.get(name, name))
 
     @abstractmethod
     def staging_columns(self) -> list[Column[Any]]:
@@ -88,6 +131,10 @@ class Importer(ABC):
         """Problems that need the database or the whole file (references, duplicates)."""
         return []
 
+    def staging_indexes(self) -> list[Index]:
+        """Indexes the checks and the merge need on the staging table."""
+        return []
+
     @abstractmethod
     def merge(self, session: Session) -> ImportSummary:
         """Write the staged rows into the real tables and count what changed."""
@@ -97,9 +144,12 @@ def run_import(session: Session, reader: TableReader, importer: Importer) -> Imp
     """Import every row of ``reader`` or nothing: on any problem ``ProblemsFound`` is raised
     listing all of them, and the caller's rollback discards the partial staging."""
     staging = importer.staging
+    importer.present = reader.columns or importer.present
     connection = session.connection()
     staging.drop(connection, checkfirst=True)
     staging.create(connection)
+    for index in importer.staging_indexes():
+        index.create(connection)
     try:
         summary = _check_and_merge(session, reader, importer)
     except DomainError:
@@ -130,6 +180,7 @@ def _stage(session: Session, reader: TableReader, importer: Importer) -> list[Pr
     for row in reader:
         try:
             record = importer.parse(row.values)
+            importer.fits(record)
         except RowError as exc:
             problems.append(Problem(row.line, "invalid_value", str(exc)))
             continue
@@ -140,6 +191,43 @@ def _stage(session: Session, reader: TableReader, importer: Importer) -> list[Pr
             chunk = []
     bulk_insert(session, importer.staging, chunk)
     return reader.problems + problems
+
+
+INT32 = 2**31 - 1
+INT16 = 2**15 - 1
+
+
+def _limits(table: Table) -> dict[str, Any]:
+    checks: dict[str, Any] = {}
+    for column in table.columns:
+        if isinstance(column.type, String) and column.type.length:
+            checks[column.name] = _text_check(column.type.length)
+        elif isinstance(column.type, SmallInteger):
+            checks[column.name] = _integer_check(INT16)
+        elif isinstance(column.type, Integer) and column.name != "line":
+            checks[column.name] = _integer_check(INT32)
+    return checks
+
+
+def _text_check(length: int) -> Any:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "contains a NUL character"
+            if len(value) > length:
+                return f"is {len(value)} characters long, at most {length} fit"
+        return None
+
+    return check
+
+
+def _integer_check(limit: int) -> Any:
+    def check(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
+            return f"{value} is too large (at most {limit})"
+        return None
+
+    return check
 
 
 def required(values: Mapping[str, str], column: str) -> str:
@@ -187,13 +275,14 @@ class Upsert:
     target: Table
     source: Any  # a Subquery; typed loosely because SQLAlchemy's selectable types are broad
     key: tuple[str, ...]
-    values: tuple[str, ...]
+    values: tuple[str, ...]  # compared and updated
+    inserted: tuple[str, ...] = ()  # only written for new rows (columns the file does not have)
 
     def _joined(self) -> ColumnElement[bool]:
         return and_(*(self.target.c[k] == self.source.c[k] for k in self.key))
 
     def _same(self) -> ColumnElement[bool]:
-        return and_(*(self.target.c[v].is_not_distinct_from(self.source.c[v]) for v in self.values))
+        return and_(true(), *(self.target.c[v].is_not_distinct_from(self.source.c[v]) for v in self.values))
 
     def count(self, session: Session, what: str) -> ImportSummary:
         """Classify every source row before anything is written."""
@@ -208,7 +297,7 @@ class Upsert:
         return ImportSummary(what, created=created, unchanged=unchanged, updated=total - created - unchanged)
 
     def apply(self, session: Session) -> None:
-        columns = [*self.key, *self.values]
+        columns = [*self.key, *self.values, *self.inserted]
         anchor = self.target.c[self.key[0]]
         new_rows = (
             select(*(self.source.c[c] for c in columns))
@@ -216,6 +305,8 @@ class Upsert:
             .where(anchor.is_(None))
         )
         session.execute(insert(self.target).from_select(columns, new_rows))
+        if not self.values:
+            return
         changes: dict[str, Any] = {v: self.source.c[v] for v in self.values}
         if "updated_at" in self.target.c:
             changes["updated_at"] = func.current_timestamp()

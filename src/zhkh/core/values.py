@@ -82,6 +82,12 @@ def parse_share(text: str) -> Fraction:
             share = Fraction(parse_decimal(cleaned))
     except (ValueError, ZeroDivisionError) as exc:
         raise ValueError(f"not a share such as 1/3, 0.5 or 50%: {text!r}") from exc
+    if share.denominator > 10**6:
+        # A spreadsheet shows 1/3 but holds 0.333333333333333: take the simple fraction it means.
+        simple = share.limit_denominator(1000)
+        if abs(simple - share) > Fraction(1, 10**9):
+            raise ValueError(f"a share this precise cannot be exact; write it as a fraction such as 1/3: {text!r}")
+        share = simple
     if not 0 < share <= 1:
         raise ValueError(f"a share must be more than 0 and at most 1, got {text!r}")
     return share

@@ -25,7 +25,7 @@ def list_buildings(session: SessionDep, page: Paging) -> Page[BuildingOut]:
     return Page(items=[BuildingOut.model_validate(row, from_attributes=True) for row in rows], next_cursor=cursor)
 
 
-@router.get("/buildings/{building_id}", response_model=BuildingDetail)
+@router.get("/buildings/{building_id:path}", response_model=BuildingDetail)
 def get_building(building_id: str, session: SessionDep) -> BuildingDetail:
     row = repository.building_by_code(session, building_id)
     if row is None:
@@ -51,7 +51,7 @@ def list_accounts(session: SessionDep, page: Paging, building_id: BuildingFilter
     return Page(items=[AccountOut.model_validate(row, from_attributes=True) for row in rows], next_cursor=cursor)
 
 
-@router.get("/accounts/{account}", response_model=AccountDetail)
+@router.get("/accounts/{account:path}", response_model=AccountDetail)
 def get_account(account: str, session: SessionDep) -> AccountDetail:
     row = repository.account_by_number(session, account)
     if row is None:

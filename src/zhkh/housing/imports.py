@@ -7,11 +7,27 @@ premises and owner name.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import Boolean, Column, Integer, String, and_, case, delete, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -102,13 +118,13 @@ class OrganisationsImport(Importer):
         "organisations",
         (
             FileColumn("inn", ("ИНН",)),
-            FileColumn("kpp", ("КПП",)),
+            FileColumn("kpp", ("КПП",), required=False),
             FileColumn("name", ("Наименование", "Название", "Организация")),
             FileColumn("role", ("Роль", "Тип организации")),
-            FileColumn("bank_account", ("Расчетный счет", "Р/с", "Рс", "Счет")),
-            FileColumn("bic", ("БИК",)),
-            FileColumn("bank_name", ("Банк", "Наименование банка")),
-            FileColumn("corr_account", ("Корреспондентский счет", "Корр. счет", "К/с", "Кс")),
+            FileColumn("bank_account", ("Расчетный счет", "Р/с", "Рс", "Счет"), required=False),
+            FileColumn("bic", ("БИК",), required=False),
+            FileColumn("bank_name", ("Банк", "Наименование банка"), required=False),
+            FileColumn("corr_account", ("Корреспондентский счет", "Корр. счет", "К/с", "Кс"), required=False),
         ),
     )
 
@@ -162,15 +178,19 @@ class OrganisationsImport(Importer):
         return duplicate_problems(session, self.staging, [self.staging.c.inn], "INN")
 
     def merge(self, session: Session) -> ImportSummary:
-        columns = ("kpp", "name", "role", "bank_account", "bic", "bank_name", "corr_account")
-        source = select(self.staging.c.inn, *(self.staging.c[c] for c in columns)).subquery()
-        return Upsert(Organisation.__table__, source, ("inn",), columns).run(session, "organisations")  # type: ignore[arg-type]
+        optional = {c: c for c in ("kpp", "bank_account", "bic", "bank_name", "corr_account")}
+        source = select(
+            self.staging.c.inn, self.staging.c.name, self.staging.c.role, *(self.staging.c[c] for c in optional)
+        )
+        upsert = self.upsert(Organisation.__table__, source.subquery(), ("inn",), ("name", "role"), optional)
+        return upsert.run(session, "organisations")
 
 
 # --- buildings ---------------------------------------------------------------------------------
 
 
 class BuildingsImport(Importer):
+    file_names: ClassVar[Mapping[str, str]] = {"code": "building_id"}
     spec = TableSpec(
         "buildings",
         (
@@ -239,14 +259,16 @@ class BuildingsImport(Importer):
             .select_from(stage.outerjoin(Organisation, Organisation.inn == stage.c.manager_inn))
             .subquery()
         )
-        values = ("address", "total_area_m2", "common_area_m2", "manager_id")
-        return Upsert(Building.__table__, source, ("code",), values).run(session, "buildings")  # type: ignore[arg-type]
+        optional = {"total_area_m2": "total_area_m2", "common_area_m2": "common_area_m2", "manager_id": "manager_inn"}
+        return self.upsert(Building.__table__, source, ("code",), ("address",), optional).run(session, "buildings")
 
 
 # --- premises and their personal accounts ------------------------------------------------------
 
 
 class PremisesImport(Importer):
+    file_names: ClassVar[Mapping[str, str]] = {"number": "account", "building_code": "building_id"}
+
     """One row per personal account: the account, its premises and the premises' attributes.
     A premises shared by several accounts (a communal flat) appears on several rows, which must
     agree on its area, kind and whether a meter can be installed."""
@@ -344,7 +366,13 @@ class PremisesImport(Importer):
             .select_from(stage.join(Building, Building.code == stage.c.building_code))
             .subquery()
         )
-        premises = Upsert(Premise.__table__, premises_source, ("building_id", "number"), premise_values)  # type: ignore[arg-type]
+        premises = self.upsert(
+            Premise.__table__,
+            premises_source,
+            ("building_id", "number"),
+            ("area_m2",),
+            {"kind": "kind", "meter_possible": "meter_possible"},
+        )
         summary = self._count_rows(session)
         premises.apply(session)
         accounts_source = (
@@ -356,8 +384,19 @@ class PremisesImport(Importer):
             )
             .subquery()
         )
-        Upsert(Account.__table__, accounts_source, ("number",), ("premise_id", "payer", "residents")).apply(session)  # type: ignore[arg-type]
+        self.upsert(
+            Account.__table__, accounts_source, ("number",), ("premise_id", "residents"), {"payer": "payer"}
+        ).apply(session)
         return summary
+
+    def _optional_same(self, stage: Any) -> list[Any]:
+        """Comparisons of the optional columns the file has (those it lacks change nothing)."""
+        optional = {
+            "payer": Account.payer.is_not_distinct_from(stage.c.payer),
+            "kind": Premise.kind == stage.c.kind,
+            "meter_possible": Premise.meter_possible == stage.c.meter_possible,
+        }
+        return [comparison for column, comparison in optional.items() if self.given(column)]
 
     def _count_rows(self, session: Session) -> ImportSummary:
         """A row is unchanged when neither its account nor its premises would change."""
@@ -366,13 +405,11 @@ class PremisesImport(Importer):
             select(
                 stage.c.line,
                 and_(
-                    Account.payer.is_not_distinct_from(stage.c.payer),
                     Account.residents == stage.c.residents,
                     Building.code == stage.c.building_code,
                     Premise.number == stage.c.premise,
-                    Premise.kind == stage.c.kind,
                     Premise.area_m2 == stage.c.area_m2,
-                    Premise.meter_possible == stage.c.meter_possible,
+                    *self._optional_same(stage),
                 ).label("same"),
             )
             .select_from(
@@ -397,6 +434,12 @@ class OwnersImport(Importer):
     premises who is not in the file is removed (the file is the current extract of the register).
     Premises the file does not mention keep their owners."""
 
+    file_names: ClassVar[Mapping[str, str]] = {
+        "building_code": "building_id",
+        "share_numerator": "share",
+        "share_denominator": "share",
+    }
+
     spec = TableSpec(
         "owners",
         (
@@ -414,6 +457,7 @@ class OwnersImport(Importer):
             Column("owner", String(500)),
             Column("share_numerator", Integer),
             Column("share_denominator", Integer),
+            Column("premise_id", BigInteger),  # resolved in merge()
         ]
 
     def parse(self, values: Mapping[str, str]) -> dict[str, Any]:
@@ -429,7 +473,7 @@ class OwnersImport(Importer):
     def _with_premise(self) -> Any:
         stage = self.staging
         return (
-            select(stage, Premise.id.label("premise_id"))
+            select(stage, Premise.id.label("found_premise_id"))
             .select_from(
                 stage.outerjoin(Building, Building.code == stage.c.building_code).outerjoin(
                     Premise, and_(Premise.building_id == Building.id, Premise.number == stage.c.premise)
@@ -442,7 +486,7 @@ class OwnersImport(Importer):
         stage = self.staging
         problems = duplicate_problems(session, stage, [stage.c.building_code, stage.c.premise, stage.c.owner], "owner")
         located = self._with_premise()
-        unknown = select(located).where(located.c.premise_id.is_(None)).order_by(located.c.line)
+        unknown = select(located).where(located.c.found_premise_id.is_(None)).order_by(located.c.line)
         problems += [
             Problem(
                 row.line,
@@ -467,7 +511,7 @@ class OwnersImport(Importer):
         problems: list[Problem] = []
         current: tuple[str, str] | None = None
         total, lines = Fraction(0), list[int]()
-        for row in [*rows, None]:
+        for row in itertools.chain(rows, [None]):
             key = None if row is None else (row.building_code, row.premise)
             if key != current:
                 if current is not None and total > 1:
@@ -486,17 +530,29 @@ class OwnersImport(Importer):
         return problems
 
     def merge(self, session: Session) -> ImportSummary:
-        located = self._with_premise()
+        stage = self.staging
+        # Resolve each row's premises once, into the indexed staging table, so the removal below
+        # is an index lookup per ownership rather than a join per ownership.
+        premise_id = (
+            select(Premise.id)
+            .join(Building, Building.id == Premise.building_id)
+            .where(Building.code == stage.c.building_code, Premise.number == stage.c.premise)
+            .scalar_subquery()
+        )
+        session.execute(update(stage).values(premise_id=premise_id))
         source = select(
-            located.c.premise_id, located.c.owner, located.c.share_numerator, located.c.share_denominator
+            stage.c.premise_id, stage.c.owner, stage.c.share_numerator, stage.c.share_denominator
         ).subquery()
         upsert = Upsert(Ownership.__table__, source, ("premise_id", "owner"), ("share_numerator", "share_denominator"))  # type: ignore[arg-type]
         summary = upsert.count(session, "owners")
-        mentioned = select(located.c.premise_id).distinct()
-        listed = select(located.c.premise_id).where(
-            located.c.premise_id == Ownership.premise_id, located.c.owner == Ownership.owner
+        mentioned = select(stage.c.premise_id)
+        listed = select(stage.c.line).where(
+            stage.c.premise_id == Ownership.premise_id, stage.c.owner == Ownership.owner
         )
         removal = delete(Ownership).where(Ownership.premise_id.in_(mentioned)).where(~exists(listed))
         summary.removed = cast(CursorResult[Any], session.execute(removal)).rowcount
         upsert.apply(session)
         return summary
+
+    def staging_indexes(self) -> list[Index]:
+        return [Index("ix_stage_owners_premise_owner", self.staging.c.premise_id, self.staging.c.owner)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, Date, SmallInteger, String, case, select
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from zhkh.core.config import get_settings
 from zhkh.core.errors import Problem, ProblemsFound
-from zhkh.core.importing import Importer, ImportSummary, RowError, Upsert, duplicate_problems, parsed, required
+from zhkh.core.importing import Importer, ImportSummary, RowError, duplicate_problems, parsed, required
 from zhkh.core.periods import local_midnight
 from zhkh.core.tabular import Column as FileColumn
 from zhkh.core.tabular import FileRejected, TableReader, TableSpec
@@ -49,6 +49,8 @@ _BUILDING = ("Код дома", "ID дома", "Идентификатор до�
 
 class MetersImport(Importer):
     """Meters by serial. An empty ``account`` is a building meter (ОДПУ)."""
+
+    file_names: ClassVar[Mapping[str, str]] = {"building_code": "building_id"}
 
     spec = TableSpec(
         "meters",
@@ -155,19 +157,9 @@ class MetersImport(Importer):
             located.c.seal,
             _scope(located).label("scope"),
         ).subquery()
-        values = (
-            "service",
-            "building_id",
-            "account_id",
-            "zones",
-            "installed_on",
-            "verified_until",
-            "digits",
-            "diameter_mm",
-            "seal",
-            "scope",
-        )
-        return Upsert(Meter.__table__, source, ("serial",), values).run(session, "meters")  # type: ignore[arg-type]
+        always = ("service", "building_id", "account_id", "zones", "installed_on", "verified_until", "scope")
+        optional = {"digits": "digits", "diameter_mm": "diameter_mm", "seal": "seal"}
+        return self.upsert(Meter.__table__, source, ("serial",), always, optional).run(session, "meters")
 
 
 def _scope(located: Any) -> Any:

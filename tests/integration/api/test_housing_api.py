@@ -129,3 +129,23 @@ def test_bad_paging_parameters(client: TestClient, reader_token: dict[str, str])
     bad_cursor = client.get("/api/v1/accounts", params={"cursor": "!!"}, headers=reader_token)
     assert bad_cursor.status_code == 400
     assert client.get("/api/v1/accounts", params={"limit": 0}, headers=reader_token).status_code == 422
+
+
+def test_every_error_has_the_same_shape(client: TestClient, reader_token: dict[str, str]) -> None:
+    missing = client.get("/api/v1/nowhere", headers=reader_token)
+    assert (missing.status_code, missing.json()["error"]) == (404, "NotFound")
+    wrong_method = client.delete("/api/v1/accounts", headers=reader_token)
+    assert (wrong_method.status_code, wrong_method.json()["error"]) == (405, "MethodNotAllowed")
+    huge = client.get("/api/v1/accounts", params={"cursor": "OTIyMzM3MjAzNjg1NDc3NTgwOA"}, headers=reader_token)
+    assert (huge.status_code, huge.json()["error"]) == (400, "InvalidInput")
+
+
+def test_account_numbers_with_a_slash(
+    client: TestClient, session: Session, tmp_path: Path, reader_token: dict[str, str]
+) -> None:
+    from tests.builders import import_rows, premise
+    from zhkh.housing.imports import PremisesImport
+
+    registry(session, tmp_path, premises=0)
+    import_rows(session, tmp_path, PremisesImport(), [premise(account="12/3")])
+    assert client.get("/api/v1/accounts/12/3", headers=reader_token).json()["account"] == "12/3"

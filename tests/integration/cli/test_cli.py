@@ -101,7 +101,7 @@ def test_dry_run_counts_but_writes_nothing(capsys: pytest.CaptureFixture[str]) -
     ("content", "encoding", "message"),
     [
         ("", "utf-8", "the file is empty"),
-        ("inn,kpp,name,role\n1,2,3,4\n", "utf-8", "missing required column(s) bank_account, bic, bank_name"),
+        ("inn,kpp,name\n1,2,3\n", "utf-8", "missing required column(s) role"),
         ("ИНН;КПП;Наименование\n", "utf-16", "UTF-16 or binary"),
     ],
 )
@@ -159,7 +159,7 @@ def test_tokens_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.usefixtures("scratch_database")
-def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     code, out, err = cli(capsys, "demo")
     assert (code, err) == (0, "")
     assert "premises: 199 rows, 199 created" in out
@@ -175,7 +175,11 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str]) -> None:
     assert "readings: 0 accepted" in out
     assert count(Account) == accounts
 
-    code, out, _ = cli(capsys, "demo", "--reset")
+    if backend == "postgresql":
+        refused = cli(capsys, "demo", "--reset")
+        assert refused[0] == 1
+        assert "add --yes" in refused[2]
+    code, out, _ = cli(capsys, "demo", "--reset", "--yes")
     assert code == 0
     assert "premises: 199 rows, 199 created" in out
     assert count(Account) == accounts

@@ -25,7 +25,8 @@ from tests.builders import (
     registry,
 )
 from zhkh.core.errors import ProblemsFound
-from zhkh.core.tabular import FileRejected
+from zhkh.core.importing import run_import
+from zhkh.core.tabular import FileRejected, rows_from_records
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
 from zhkh.housing.models import Account, Building, Organisation, OrganisationRole, Ownership, Premise, PremiseKind
 
@@ -314,3 +315,61 @@ def test_example_files_import_cleanly(session: Session) -> None:
 
 def test_csv_text_builder_round_trips() -> None:
     assert csv_text([{"a": 1, "b": "x;y"}], delimiter=";") == 'a;b\n1;"x;y"\n'
+
+
+def test_a_column_the_file_lacks_leaves_stored_values_alone(
+    session: Session, tmp_path: Path, write_file: WriteFile
+) -> None:
+    import_rows(session, tmp_path, OrganisationsImport(), [organisation()])
+    import_rows(session, tmp_path, BuildingsImport(), [building()])
+    import_rows(session, tmp_path, PremisesImport(), [premise(kind="non_residential", meter_possible="no")])
+    path = write_file("b.csv", "building_id,address\nB-1,г. Тестовск, новый адрес\n".replace(", новый", " новый"))
+    assert import_file(session, path, BuildingsImport()).updated == 1
+    stored = session.scalar(select(Building))
+    assert stored is not None
+    assert (stored.address, stored.total_area_m2, stored.manager_id is not None) == (
+        "г. Тестовск новый адрес",
+        Decimal("3000.5"),
+        True,
+    )
+    narrow = write_file("p.csv", "account,building_id,premise,area_m2,residents\n1001,B-1,1,45.6,2\n")
+    assert import_file(session, narrow, PremisesImport()).unchanged == 1
+    account = session.scalar(select(Account))
+    assert account is not None
+    assert (account.payer, account.premise.kind, account.premise.meter_possible) == (
+        "Иванов Иван Иванович",
+        PremiseKind.NON_RESIDENTIAL,
+        False,
+    )
+    emptied = write_file("p2.csv", "account,building_id,premise,area_m2,residents,payer\n1001,B-1,1,45.6,2,\n")
+    assert import_file(session, emptied, PremisesImport()).updated == 1, (
+        "an empty cell in a present column does change it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"account": "1" * 40}, "line 2: account: is 40 characters long, at most 32 fit"),
+        ({"residents": "3000000000"}, "line 2: residents: 3000000000 is too large (at most 2147483647)"),
+        ({"payer": "x\x00y"}, "line 2: payer: contains a NUL character"),
+    ],
+)
+def test_values_the_database_cannot_hold_are_refused_on_both_engines(
+    session: Session, tmp_path: Path, override: dict[str, str], message: str
+) -> None:
+    import_rows(session, tmp_path, OrganisationsImport(), [organisation()])
+    import_rows(session, tmp_path, BuildingsImport(), [building()])
+    importer = PremisesImport()
+    with pytest.raises(ProblemsFound) as excinfo:  # records, not a file: a file with NUL is refused as binary
+        run_import(session, rows_from_records(importer.spec, [premise(**override)], "records"), importer)
+    assert problems_of(excinfo) == [message]
+
+
+def test_owners_reimport_is_stable(session: Session, tmp_path: Path) -> None:
+    registry(session, tmp_path, premises=30)
+    rows = [owner(premise=str(n), owner=f"Владелец {n}-{k}", share="1/2") for n in range(1, 31) for k in (1, 2)]
+    first = import_rows(session, tmp_path, OwnersImport(), rows)
+    assert (first.created, first.removed) == (60, 30)
+    again = import_rows(session, tmp_path, OwnersImport(), rows)
+    assert (again.unchanged, again.removed) == (60, 0)

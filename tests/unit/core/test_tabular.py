@@ -92,12 +92,44 @@ def test_undecodable_bytes_are_refused(tmp_path: Path) -> None:
         read_all(path)
 
 
-def test_mixed_encodings_name_the_line(tmp_path: Path) -> None:
+def test_mixed_encodings_name_the_lines(tmp_path: Path) -> None:
     head = "account,area_m2,payer\n" + "".join(f"{n},30,Иванов\n" for n in range(20000))
     path = tmp_path / "p.csv"
     path.write_bytes(head.encode("utf-8") + "9999,30,Петров\n".encode("cp1251"))
-    with pytest.raises(FileRejected, match="line 20002 is not valid UTF-8"):
+    with pytest.raises(FileRejected, match="line 2 is UTF-8 but line 20002 is not"):
         read_all(path)
+
+
+def test_mixed_encodings_within_the_first_lines_too(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("account,area_m2,payer\n1,30,Петрова Анна\n".encode() + "2,30,Смирнов\n".encode("cp1251"))
+    with pytest.raises(FileRejected, match="mixes encodings"):
+        read_all(path)
+
+
+def test_windows_1251_whose_first_cyrillic_comes_late(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    ascii_rows = "".join(f"{n},30,Ivanov\n" for n in range(20000))
+    path.write_bytes(("account,area_m2,payer\n" + ascii_rows + "99999,30,Иванов\n").encode("cp1251"))
+    rows, _ = read_all(path)
+    assert rows[-1][1]["payer"] == "Иванов"
+
+
+def test_unclosed_quote_is_a_problem_not_a_swallowed_file(write_file: WriteFile) -> None:
+    content = 'account,area_m2,payer\n1,10,"unterminated\n2,0,x\n3,0,x\n'
+    rows, problems = read_all(write_file("p.csv", content))
+    assert rows == []
+    assert problems == ["line 2: cannot be read as CSV (unexpected end of data); is a quote left open?"]
+
+
+def test_mac_line_endings(write_file: WriteFile) -> None:
+    rows, _ = read_all(write_file("p.csv", "account,area_m2\r1001,30\r1002,40\r"))
+    assert rows == [(2, {"account": "1001", "area_m2": "30"}), (3, {"account": "1002", "area_m2": "40"})]
+
+
+def test_header_cell_wrapped_over_two_lines_and_leading_blank_lines(write_file: WriteFile) -> None:
+    rows, _ = read_all(write_file("p.csv", '\n\n"Лицевой\nсчёт",area_m2\n1001,30\n'))
+    assert rows == [(5, {"account": "1001", "area_m2": "30"})]
 
 
 def test_binary_file_is_refused(tmp_path: Path) -> None:
@@ -149,6 +181,40 @@ def test_xlsx_saved_as_csv_is_still_read_as_xlsx(tmp_path: Path) -> None:
     assert rows == [(2, {"account": "1001", "area_m2": "30.25"})]
 
 
+def test_xlsx_with_a_wrong_stored_dimension_is_read_whole(tmp_path: Path) -> None:
+    import zipfile
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["account", "area_m2"])
+    for n in range(1, 6):
+        sheet.append([str(1000 + n), n * 10])
+    source = tmp_path / "source.xlsx"
+    workbook.save(source)
+    damaged = tmp_path / "p.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(damaged, "w") as copy:
+        for item in original.infolist():
+            data = original.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<dimension ref="A1:B6"/>', b'<dimension ref="A1:B3"/>')
+            copy.writestr(item, data)
+    rows, _ = read_all(damaged)
+    assert len(rows) == 5
+
+
+def test_old_xls_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "p.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
+    with pytest.raises(FileRejected, match="XLS"):
+        read_all(path)
+
+
+def test_reader_knows_which_columns_the_file_has(write_file: WriteFile) -> None:
+    with open_table(write_file("p.csv", "account,area_m2\n1,2\n"), SPEC) as reader:
+        assert reader.columns == {"account", "area_m2"}
+
+
 def test_damaged_xlsx_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "p.xlsx"
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
@@ -157,7 +223,8 @@ def test_damaged_xlsx_is_refused(tmp_path: Path) -> None:
 
 
 def test_cell_text_keeps_what_was_typed() -> None:
-    assert cell_text(0.1 + 0.2) == "0.30000000000000004"  # a computed float keeps its true value
+    assert cell_text(0.1 + 0.2) == "0.3"  # what Excel shows for a formula's result
+    assert cell_text(12.3 * 3) == "36.9"
     assert cell_text(45.6) == "45.6"
     assert cell_text(3.0) == "3"
     assert cell_text(datetime(2026, 3, 1)) == "2026-03-01"  # noqa: DTZ001 - spreadsheets have no zones

@@ -76,7 +76,13 @@ def test_parse_share_is_exact(text: str, share: Fraction) -> None:
     assert parse_share(text) == share
 
 
-@pytest.mark.parametrize("text", ["0", "4/3", "1/0", "abc", "-1/2", "150%"])
+def test_share_from_a_spreadsheet_fraction_cell() -> None:
+    """Excel shows 1/3 but stores 0.333333333333333 (15 digits)."""
+    assert parse_share("0.333333333333333") == Fraction(1, 3)
+    assert parse_share("0.666666666666667") == Fraction(2, 3)
+
+
+@pytest.mark.parametrize("text", ["0", "4/3", "1/0", "abc", "-1/2", "150%", "0.7071067811865"])
 def test_parse_share_refuses_out_of_range_or_garbage(text: str) -> None:
     with pytest.raises(ValueError, match="share"):
         parse_share(text)
