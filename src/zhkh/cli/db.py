@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 
 from zhkh.cli.output import console
-from zhkh.core.db import get_engine
-from zhkh.schema import current_revision, upgrade
 
 app = typer.Typer(help="Create and migrate the database (ZHKH_DATABASE_URL, default sqlite:///./var/zhkh.db).")
 
@@ -14,6 +12,9 @@ app = typer.Typer(help="Create and migrate the database (ZHKH_DATABASE_URL, defa
 @app.command("upgrade")
 def upgrade_command(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Apply migrations up to REVISION (the newest by default)."""
+    from zhkh.core.db import get_engine
+    from zhkh.schema import current_revision, upgrade  # alembic and every model: only when needed
+
     engine = get_engine()
     upgrade(engine, revision)
     console.print(
@@ -24,4 +25,7 @@ def upgrade_command(revision: str = typer.Argument("head", help="target revision
 @app.command("current")
 def current_command() -> None:
     """Show the database's current migration revision."""
+    from zhkh.core.db import get_engine
+    from zhkh.schema import current_revision
+
     console.print(current_revision(get_engine()) or "empty database (run: zhkh db upgrade)")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from zhkh.cli.output import bold, console
-from zhkh.core.db import get_engine
 from zhkh.core.errors import InvalidInput
-from zhkh.demo.metering import MeteringReport
-from zhkh.demo.run import DemoReport, run_demo
+
+if TYPE_CHECKING:
+    from zhkh.demo.metering import MeteringReport
+    from zhkh.demo.run import DemoReport
 
 
 def demo(
@@ -20,6 +22,9 @@ def demo(
     yes: bool = typer.Option(False, "--yes", help="confirm --reset on a database that is not the embedded SQLite"),
 ) -> None:
     """Build a small demo town (3 buildings, ~200 premises with owners and residents). Safe to run again."""
+    from zhkh.core.db import get_engine
+    from zhkh.demo.run import run_demo  # the whole product: only for the demo
+
     engine = get_engine()
     if reset and engine.dialect.name != "sqlite" and not yes:
         raise InvalidInput(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from zhkh.cli import db, demo, imports, metering, operations, serve, tokens
 from zhkh.cli.output import errors, fail
 from zhkh.core.errors import DomainError, ProblemsFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 app = typer.Typer(
     name="zhkh",
@@ -36,6 +39,8 @@ app.command("demo")(demo.demo)
 
 def run(args: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code: 0 done, 1 refused or failed, 2 misuse."""
+    from sqlalchemy.exc import DBAPIError
+
     try:
         # Standalone mode: Typer prints usage errors itself and exits with 2 (or 0 for --help).
         app(args=list(args) if args is not None else None, prog_name="zhkh")
@@ -57,6 +62,8 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def database_problem(exc: DBAPIError) -> str:
     """One line about what the database refused, with the likely remedy."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     reason = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else type(exc).__name__
     lowered = reason.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):

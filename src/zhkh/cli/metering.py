@@ -12,26 +12,14 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from zhkh.cli.output import console
-from zhkh.core.config import get_settings
-from zhkh.core.db import get_engine, session_scope
 from zhkh.core.errors import InvalidInput
 from zhkh.core.periods import Period
-from zhkh.core.tabular import open_table
-from zhkh.metering.consumption import compute_consumption
-from zhkh.metering.imports import READINGS_SPEC, check_readings_file, import_readings
-from zhkh.metering.models import DeadLetter, Device, DeviceModel, QuarantinedReading
-from zhkh.metering.mqtt import DEFAULT_ROUTES, Broker, MqttConsumer, parse_route
-from zhkh.metering.service import (
-    bind_device,
-    bind_quarantined,
-    correct_reading,
-    register_device,
-    replace_meter,
-    save_device_model,
-)
+from zhkh.metering.iot import DEFAULT_ROUTES
+
+# The commands import the services they use when they run, so `zhkh --help` and unrelated
+# commands do not load the MQTT client, the database models and the rest.
 
 devices = typer.Typer(help="Device models, devices (IoT modules, LoRaWAN end devices, waterius) and their bindings.")
 meters = typer.Typer(help="Meters: replacement.")
@@ -58,29 +46,6 @@ def _period(text: str) -> Period:
         raise InvalidInput(str(exc)) from exc
 
 
-# --- files -------------------------------------------------------------------------------------
-
-
-def import_readings_file(path: Path, dry_run: bool) -> None:
-    """Readings: a file with a malformed row is refused whole; readings that fail validation are
-    stored as rejected with their reason and counted."""
-    with open_table(path, READINGS_SPEC) as reader:
-        check_readings_file(reader)
-    try:
-        with session_scope() as session, open_table(path, READINGS_SPEC) as reader:
-            summary = import_readings(session, reader)
-            if dry_run:
-                raise _DryRun(summary.describe())
-    except _DryRun as done:
-        console.print(f"dry run, nothing written: {done}")
-        return
-    console.print(summary.describe())
-
-
-class _DryRun(Exception):
-    pass
-
-
 # --- devices -----------------------------------------------------------------------------------
 
 
@@ -91,6 +56,9 @@ def model_command(
     mapping: str = typer.Option(..., "--mapping", help="JSON, or @FILE with JSON (docs/iot.md)"),
 ) -> None:
     """Create or update a device model: which payload fields are readings and which are alarm flags."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import save_device_model
+
     text = Path(mapping[1:]).read_text(encoding="utf-8") if mapping.startswith("@") else mapping
     try:
         document = json.loads(text)
@@ -109,6 +77,9 @@ def add_command(
     secret: str | None = typer.Option(None, "--secret", help="the token it posts with over HTTP (waterius key)"),
 ) -> None:
     """Register a device (or update its model, name or secret)."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import register_device
+
     with session_scope() as session:
         device = register_device(session, model, external_id, name, secret)
     console.print(f"device {device.format}:{device.external_id} registered")
@@ -124,6 +95,10 @@ def bind_command(
     since: datetime | None = typer.Option(None, "--since", help="from when (default now)"),
 ) -> None:
     """Bind a device channel to a meter; readings quarantined for it are replayed."""
+    from zhkh.core.config import get_settings
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import bind_device
+
     with session_scope() as session:
         moment = since.replace(tzinfo=since.tzinfo or get_settings().zone) if since else None
         binding = bind_device(session, fmt, external_id, channel, serial, zone=zone, since=moment)
@@ -132,6 +107,11 @@ def bind_command(
 
 @devices.command("list")
 def list_devices() -> None:
+    from sqlalchemy import select
+
+    from zhkh.core.db import session_scope
+    from zhkh.metering.models import Device, DeviceModel
+
     table = Table("format", "id", "model", "name")
     with session_scope() as session:
         for device, model in session.execute(select(Device, DeviceModel.name).join(DeviceModel).order_by(Device.id)):
@@ -151,6 +131,9 @@ def replace_command(
     initial: str = typer.Option("0", "--initial", help="the new meter's first reading; zones separated by /"),
 ) -> None:
     """Replace a meter: both histories are kept, with the final and the initial readings."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import replace_meter
+
     with session_scope() as session:
         done = replace_meter(
             session, old, new, date(on.year, on.month, on.day), _values(final, "--final"), _values(initial, "--initial")
@@ -165,6 +148,9 @@ def correct_command(
     reason: str = typer.Option(..., "--reason", help="why; kept with the correction"),
 ) -> None:
     """Correct a reading; the original stays and is marked superseded."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import correct_reading
+
     with session_scope() as session:
         fixed = correct_reading(session, reading_id, _decimal(value, "--value"), reason)
     console.print(f"reading {reading_id} corrected by reading {fixed.id} ({fixed.value})")
@@ -173,6 +159,11 @@ def correct_command(
 @readings.command("quarantine")
 def quarantine_command(reason: str | None = typer.Option(None, "--reason")) -> None:
     """Readings that belong to no live meter yet."""
+    from sqlalchemy import select
+
+    from zhkh.core.db import session_scope
+    from zhkh.metering.models import QuarantinedReading
+
     table = Table("id", "reason", "serial / device", "channel", "zone", "taken at", "value", "source")
     with session_scope() as session:
         statement = select(QuarantinedReading).where(QuarantinedReading.resolved_reading_id.is_(None))
@@ -200,6 +191,9 @@ def bind_quarantine_command(
     zone: int | None = typer.Option(None, "--zone"),
 ) -> None:
     """Give a quarantined reading its meter and run it through validation."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import bind_quarantined
+
     with session_scope() as session:
         outcome = bind_quarantined(session, quarantine_id, serial, zone)
     console.print(
@@ -210,6 +204,11 @@ def bind_quarantine_command(
 @readings.command("dead-letters")
 def dead_letters_command(limit: int = typer.Option(50, "--limit")) -> None:
     """Messages that could not be read, newest first."""
+    from sqlalchemy import select
+
+    from zhkh.core.db import session_scope
+    from zhkh.metering.models import DeadLetter
+
     table = Table("id", "received", "transport", "topic", "reason", "payload")
     with session_scope() as session:
         for letter in session.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)):
@@ -227,6 +226,9 @@ def dead_letters_command(limit: int = typer.Option(50, "--limit")) -> None:
 @consumption.command("compute")
 def compute_command(period: str = typer.Option(..., "--period", help="YYYY-MM")) -> None:
     """Compute every meter's consumption for a period (recomputing it if it was computed before)."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.consumption import compute_consumption
+
     with session_scope() as session:
         summary = compute_consumption(session, _period(period))
     parts = ", ".join(f"{count} {provenance}" for provenance, count in sorted(summary.by_provenance.items()))
@@ -251,6 +253,9 @@ def mqtt_command(
     crash_after_commits: int | None = typer.Option(None, "--crash-after-commits", hidden=True),
 ) -> None:
     """Consume device messages from an MQTT broker (QoS 1, acknowledged after commit)."""
+    from zhkh.core.db import get_engine
+    from zhkh.metering.mqtt import Broker, MqttConsumer, parse_route
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     routes = [parse_route(r) for r in route] or list(DEFAULT_ROUTES)
     consumer = MqttConsumer(

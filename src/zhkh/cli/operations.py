@@ -6,16 +6,8 @@ import logging
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
-from zhkh.alarms.models import Alarm, AlarmState
-from zhkh.alarms.service import acknowledge, clear_by_hand
 from zhkh.cli.output import console
-from zhkh.core.db import get_engine, session_scope
-from zhkh.metering.alarm_checks import run_scheduled_checks
-from zhkh.notify.models import ContactKind
-from zhkh.notify.service import add_contact, set_preference
-from zhkh.worker import Worker
 
 alarms = typer.Typer(help="Alarms: list, acknowledge, clear, check now.")
 contacts = typer.Typer(help="Who is notified of alarms, and by which channels.")
@@ -28,6 +20,9 @@ def worker(
     """Deliver the outbox, run the hourly alarm checks, send e-mail and SMS with retries.
 
     The outbox carries alarm notifications and consumption updates after late readings."""
+    from zhkh.core.db import get_engine
+    from zhkh.worker import Worker
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     runner = Worker(get_engine())
     if once:
@@ -43,6 +38,11 @@ def worker(
 
 @alarms.command("list")
 def list_alarms(include_cleared: bool = typer.Option(False, "--all", help="cleared ones too")) -> None:
+    from sqlalchemy import select
+
+    from zhkh.alarms.models import Alarm, AlarmState
+    from zhkh.core.db import session_scope
+
     table = Table("id", "kind", "subject", "state", "occurrences", "raised", "last seen")
     with session_scope() as session:
         statement = select(Alarm).order_by(Alarm.raised_at.desc()).limit(500)
@@ -63,6 +63,9 @@ def list_alarms(include_cleared: bool = typer.Option(False, "--all", help="clear
 
 @alarms.command("ack")
 def ack_alarm(alarm_id: int = typer.Argument(...), by: str = typer.Option("operator", "--by")) -> None:
+    from zhkh.alarms.service import acknowledge
+    from zhkh.core.db import session_scope
+
     with session_scope() as session:
         alarm = acknowledge(session, alarm_id, by)
     console.print(f"alarm {alarm.id} ({alarm.kind} on {alarm.subject}) acknowledged")
@@ -70,6 +73,9 @@ def ack_alarm(alarm_id: int = typer.Argument(...), by: str = typer.Option("opera
 
 @alarms.command("clear")
 def clear_alarm_command(alarm_id: int = typer.Argument(...)) -> None:
+    from zhkh.alarms.service import clear_by_hand
+    from zhkh.core.db import session_scope
+
     with session_scope() as session:
         alarm = clear_by_hand(session, alarm_id)
     console.print(f"alarm {alarm.id} cleared")
@@ -78,6 +84,9 @@ def clear_alarm_command(alarm_id: int = typer.Argument(...)) -> None:
 @alarms.command("check")
 def check_alarms() -> None:
     """Run the scheduled checks now (no data, leaks, verification, missing readings)."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.alarm_checks import run_scheduled_checks
+
     with session_scope() as session:
         report = run_scheduled_checks(session)
     for kind, counts in report.items():
@@ -99,6 +108,10 @@ def add_contact_command(
     language: str = typer.Option("ru", "--lang", help="ru or en"),
 ) -> None:
     """Add a resident (--account) or an operator (--operator [--building])."""
+    from zhkh.core.db import session_scope
+    from zhkh.notify.models import ContactKind
+    from zhkh.notify.service import add_contact
+
     kind = ContactKind.OPERATOR if operator else ContactKind.RESIDENT
     with session_scope() as session:
         contact = add_contact(
@@ -121,6 +134,9 @@ def prefer_command(
     channel: list[str] = typer.Option([], "--channel", help="email, sms or in_app; repeatable; none silences"),
 ) -> None:
     """Choose the channels a contact gets for one kind of alarm."""
+    from zhkh.core.db import session_scope
+    from zhkh.notify.service import set_preference
+
     with session_scope() as session:
         preference = set_preference(session, contact_id, kind, channel)
     console.print(f"contact {contact_id}: {kind} -> {', '.join(preference.channels) or 'nothing'}")

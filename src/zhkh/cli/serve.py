@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 
 def serve(
@@ -12,4 +11,6 @@ def serve(
     workers: int = typer.Option(1, help="worker processes"),
 ) -> None:
     """Serve the API (OpenAPI docs at /docs, health at /healthz)."""
+    import uvicorn
+
     uvicorn.run("zhkh.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from zhkh.cli.output import console
-from zhkh.core.db import session_scope
 from zhkh.core.errors import InvalidInput
-from zhkh.housing.models import Account
 from zhkh.identity.scopes import SCOPES
-from zhkh.identity.service import create_token, list_tokens, revoke_token
 
 app = typer.Typer(help="Create, list and revoke API tokens.")
 
@@ -23,6 +19,12 @@ def create(
     account: str | None = typer.Option(None, "--account", help="for a resident token: their personal account"),
 ) -> None:
     """Create a token and print its secret. The secret is shown only this once."""
+    from sqlalchemy import select
+
+    from zhkh.core.db import session_scope
+    from zhkh.housing.models import Account
+    from zhkh.identity.service import create_token
+
     with session_scope() as session:
         if account is not None and session.scalar(select(Account.id).where(Account.number == account)) is None:
             raise InvalidInput(f"no personal account {account!r}")
@@ -36,6 +38,9 @@ def create(
 @app.command("list")
 def list_command() -> None:
     """List tokens (never their secrets)."""
+    from zhkh.core.db import session_scope
+    from zhkh.identity.service import list_tokens
+
     table = Table("name", "prefix", "scopes", "created", "revoked")
     with session_scope() as session:
         for token in list_tokens(session):
@@ -53,6 +58,9 @@ def list_command() -> None:
 @app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="the token's name")) -> None:
     """Revoke a token; requests with it are refused from now on."""
+    from zhkh.core.db import session_scope
+    from zhkh.identity.service import revoke_token
+
     with session_scope() as session:
         token = revoke_token(session, name)
     console.print(f"token {token.name!r} is revoked")

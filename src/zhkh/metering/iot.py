@@ -27,6 +27,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 FORMATS = ("platform", "chirpstack", "tts", "wmbusmeters", "waterius")
+# Where each format is published by default (MQTT topic filters).
+DEFAULT_ROUTES: tuple[tuple[str, str], ...] = (
+    ("zhkh/readings/#", "platform"),
+    ("application/+/device/+/event/up", "chirpstack"),
+    ("v3/+/devices/+/up", "tts"),
+    ("wmbusmeters/#", "wmbusmeters"),
+    ("waterius/#", "waterius"),
+)
 # waterius starts its clock at 2024-01-01 when NTP fails; such a timestamp is not the reading's.
 _WATERIUS_CLOCK_UNSET = datetime(2024, 1, 2, tzinfo=UTC)
 _LITRE = Decimal("0.001")

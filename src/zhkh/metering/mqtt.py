@@ -29,18 +29,10 @@ from sqlalchemy.engine import Engine
 from zhkh.core.clock import utc_now
 from zhkh.core.db import session_scope
 from zhkh.core.errors import InvalidInput
-from zhkh.metering.iot import FORMATS
+from zhkh.metering.iot import DEFAULT_ROUTES, FORMATS
 from zhkh.metering.messages import MessageResult, MessageStatus, RawMessage, process_messages
 
 log = logging.getLogger("zhkh.mqtt")
-
-DEFAULT_ROUTES: tuple[tuple[str, str], ...] = (
-    ("zhkh/readings/#", "platform"),
-    ("application/+/device/+/event/up", "chirpstack"),
-    ("v3/+/devices/+/up", "tts"),
-    ("wmbusmeters/#", "wmbusmeters"),
-    ("waterius/#", "waterius"),
-)
 
 
 @dataclass(frozen=True)
