@@ -7,12 +7,12 @@ fixture in tests).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from sqlalchemy import MetaData, Select, create_engine, event
+from sqlalchemy import ARRAY, MetaData, Select, any_, bindparam, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -57,7 +57,11 @@ def create_db_engine(url: str | URL, **kwargs: Any) -> Engine:
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it over.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    # psycopg prepares a statement after five runs, and PostgreSQL may then switch to a generic
+    # plan that ignores the actual parameters: for the set-based queries of this project (arrays
+    # of thousands of meters) that plan can be a hundred times slower. Plan each time instead.
+    connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _ensure_sqlite_directory(url: URL) -> None:
@@ -110,3 +114,11 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def one_of(column: Any, values: Collection[Any], session: Session) -> Any:
+    """``column IN values`` for a large collection: on PostgreSQL one array parameter
+    (``= ANY(:values)``) instead of thousands of bound parameters the driver must parse."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -18,23 +18,31 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     Column,
+    DateTime,
     Integer,
     MetaData,
     SmallInteger,
+    String,
     Table,
     and_,
+    bindparam,
     func,
     insert,
     literal,
     select,
+    true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
 
-from zhkh.core.bulk import bulk_insert, insert_new_rows
+from zhkh.core.bulk import insert_new_rows
 from zhkh.core.clock import utc_now
 from zhkh.core.config import get_settings
+from zhkh.core.db import one_of
 from zhkh.core.outbox import emit
 from zhkh.core.periods import Period, local_date
 from zhkh.core.types import UtcDateTime
@@ -161,11 +169,11 @@ def _resolve(session: Session, readings: Sequence[IncomingReading]) -> list[_Tar
     """Each reading's meter and zone, or (reason, detail) for quarantine."""
     limits = _flow_limits(session)
     serials = {r.serial for r in readings if r.serial is not None}
-    meters = _meters(session, Meter.serial.in_(serials), limits) if serials else {}
+    meters = _meters(session, one_of(Meter.serial, serials, session), limits) if serials else {}
     by_serial = {facts.serial: (meter_id, facts, archived) for meter_id, (facts, archived) in meters.items()}
     bindings = _bindings(session, {r.device for r in readings if r.device is not None})
     bound_ids = {meter_id for rows in bindings.values() for _, meter_id, _, _ in rows}
-    bound_meters = _meters(session, Meter.id.in_(bound_ids), limits) if bound_ids else {}
+    bound_meters = _meters(session, one_of(Meter.id, bound_ids, session), limits) if bound_ids else {}
 
     resolved: list[_Target | tuple[str, str]] = []
     for reading in readings:
@@ -203,7 +211,8 @@ def _meters(
     session: Session, condition: Any, limits: dict[tuple[str, int | None], Decimal]
 ) -> dict[int, tuple[MeterFacts, date | None]]:
     zone = get_settings().zone
-    rows = session.execute(
+    # Core rows as plain tuples, enums as their text: this runs for every batch of readings.
+    rows = session.connection().execute(
         select(
             Meter.id,
             Meter.serial,
@@ -212,25 +221,37 @@ def _meters(
             Meter.installed_on,
             Meter.verified_until,
             Meter.archived_on,
-            Meter.service,
+            type_coerce(Meter.service, String),
             Meter.diameter_mm,
-            Meter.scope,
+            type_coerce(Meter.scope, String),
         ).where(condition)
     )
+    individual = MeterScope.INDIVIDUAL.value
     return {
-        row.id: (
+        meter_id: (
             MeterFacts(
-                row.serial,
-                row.zones,
-                row.digits,
-                row.installed_on,
-                row.verified_until,
-                _flow_limit(limits, str(row.service), row.diameter_mm, individual=row.scope == MeterScope.INDIVIDUAL),
+                serial,
+                zones,
+                digits,
+                installed_on,
+                verified_until,
+                _flow_limit(limits, service, diameter, individual=scope == individual),
                 zone=zone,
             ),
-            row.archived_on,
+            archived_on,
         )
-        for row in rows
+        for (
+            meter_id,
+            serial,
+            zones,
+            digits,
+            installed_on,
+            verified_until,
+            archived_on,
+            service,
+            diameter,
+            scope,
+        ) in rows.all()
     }
 
 
@@ -333,52 +354,71 @@ def _known_points(
     known = {group: _Known() for group in by_group}
     if not by_group:
         return known
-    connection = session.connection()
-    _GROUPS.create(connection, checkfirst=True)
-    rows = [
-        {
-            "meter_id": meter_id,
-            "zone": zone,
-            "min_t": min(readings[i].taken_at for i in indices),
-            "max_t": max(readings[i].taken_at for i in indices),
-        }
+    spans = [
+        (meter_id, zone, min(readings[i].taken_at for i in indices), max(readings[i].taken_at for i in indices))
         for (meter_id, zone), indices in by_group.items()
     ]
-    bulk_insert(session, _GROUPS, rows)
-    for row in session.execute(_neighbours_query()):
-        group = known[(row.meter_id, row.zone)]
-        value = Decimal(row.value) if not isinstance(row.value, Decimal) else row.value
-        if row.kind == "within":
-            group.stored.add((row.taken_at, value))
-            if row.status != ReadingStatus.ACCEPTED or row.superseded:
+    connection = session.connection()
+    groups = _group_source(connection, spans)
+    found = connection.execute(_neighbours_query(groups, lateral=connection.dialect.name == "postgresql")).all()
+    for kind, meter_id, zone, taken_at, value, status, superseded in found:
+        group = known[(meter_id, zone)]
+        value = value if isinstance(value, Decimal) else Decimal(value)
+        if kind == "within":
+            group.stored.add((taken_at, value))
+            if status != ReadingStatus.ACCEPTED or superseded:
                 continue
-        group.add(row.taken_at, value)
-    session.execute(_GROUPS.delete())
+        group.add(taken_at, value)
+    if connection.dialect.name != "postgresql":
+        connection.execute(_GROUPS.delete())
     return known
 
 
-def _neighbours_query() -> Any:
-    readings, groups = Reading.__table__, _GROUPS
-    inner = Reading.__table__.alias("nearest")
+def _group_source(connection: Any, spans: list[tuple[int, int, datetime, datetime]]) -> Any:
+    """The batch's (meter, zone, first time, last time) as a table to join: on PostgreSQL four
+    arrays unnested in the query itself, elsewhere a temporary table."""
+    if connection.dialect.name == "postgresql":
+        meter_ids, zones, firsts, lasts = (list(column) for column in zip(*spans, strict=True))
+        return (
+            func.unnest(
+                bindparam(None, meter_ids, type_=ARRAY(BigInteger)),
+                bindparam(None, zones, type_=ARRAY(SmallInteger)),
+                bindparam(None, firsts, type_=ARRAY(DateTime(timezone=True))),
+                bindparam(None, lasts, type_=ARRAY(DateTime(timezone=True))),
+            )
+            .table_valued("meter_id", "zone", "min_t", "max_t", name="intake_groups")
+            .render_derived()
+        )
+    _GROUPS.create(connection, checkfirst=True)
+    rows = [{"meter_id": m, "zone": z, "min_t": first, "max_t": last} for m, z, first, last in spans]
+    connection.execute(_GROUPS.insert(), rows)
+    return _GROUPS
 
-    def live(table: Any) -> Any:
-        return and_(table.c.status == ReadingStatus.ACCEPTED.value, table.c.superseded_by_id.is_(None))
+
+def _neighbours_query(groups: Any, lateral: bool) -> Any:
+    """The accepted reading before each group's span, the one after it, and every stored reading
+    within it. On PostgreSQL each part is a LATERAL subquery, so the plan is an index probe per
+    group whatever the statistics say; SQLite runs correlated subqueries that way anyway."""
+    readings = Reading.__table__
+    if lateral:
+        return union_all(*(_lateral_part(groups, kind) for kind in ("before", "after", "within")))
+    inner = Reading.__table__.alias("nearest")
 
     def same_series(table: Any) -> Any:
         return and_(table.c.meter_id == groups.c.meter_id, table.c.zone == groups.c.zone)
 
     def nearest(kind: str, aggregate: Any, condition: Any) -> Any:
         moment = (
-            select(aggregate(inner.c.taken_at)).where(same_series(inner), live(inner), condition).correlate(groups)
+            select(aggregate(inner.c.taken_at)).where(same_series(inner), _live(inner), condition).correlate(groups)
         ).scalar_subquery()
         return (
-            select(*_neighbour_columns(kind))
+            select(*_neighbour_columns(kind, readings))
             .select_from(groups.join(readings, and_(same_series(readings), readings.c.taken_at == moment)))
-            .where(live(readings))
+            .where(_live(readings))
         )
 
     within = (
-        select(*_neighbour_columns("within"))
+        select(*_neighbour_columns("within", readings))
         .select_from(groups.join(readings, same_series(readings)))
         .where(readings.c.taken_at.between(groups.c.min_t, groups.c.max_t))
     )
@@ -389,8 +429,24 @@ def _neighbours_query() -> Any:
     )
 
 
-def _neighbour_columns(kind: str) -> list[Any]:
-    readings = Reading.__table__
+def _live(table: Any) -> Any:
+    return and_(table.c.status == ReadingStatus.ACCEPTED.value, table.c.superseded_by_id.is_(None))
+
+
+def _lateral_part(groups: Any, kind: str) -> Any:
+    table = Reading.__table__.alias(f"r_{kind}")
+    probe = select(table).where(table.c.meter_id == groups.c.meter_id, table.c.zone == groups.c.zone)
+    if kind == "before":
+        probe = probe.where(_live(table), table.c.taken_at < groups.c.min_t).order_by(table.c.taken_at.desc()).limit(1)
+    elif kind == "after":
+        probe = probe.where(_live(table), table.c.taken_at > groups.c.max_t).order_by(table.c.taken_at.asc()).limit(1)
+    else:
+        probe = probe.where(table.c.taken_at.between(groups.c.min_t, groups.c.max_t))
+    found = probe.lateral(f"l_{kind}")
+    return select(*_neighbour_columns(kind, found)).select_from(groups.join(found, true()))
+
+
+def _neighbour_columns(kind: str, readings: Any) -> list[Any]:
     return [
         literal(kind).label("kind"),
         readings.c.meter_id,
@@ -418,7 +474,10 @@ def _judge_groups(
     decisions: dict[int, Decision] = {}
     for group, indices in by_group.items():
         points = known[group]
-        for index in sorted(indices, key=lambda i: (readings[i].taken_at, readings[i].value)):
+        ordered = (
+            indices if len(indices) == 1 else sorted(indices, key=lambda i: (readings[i].taken_at, readings[i].value))
+        )
+        for index in ordered:
             reading, target = readings[index], targets[index]
             assert isinstance(target, _Target)
             if (reading.taken_at, reading.value) in points.stored:
