@@ -111,6 +111,23 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytes
 def session(engine: Engine) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test; the code under test
     may commit, which only releases a savepoint."""
+    yield from _rolled_back_session(engine)
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres: PostgresServer, postgres_template: str) -> Iterator[Engine]:
+    """For what only PostgreSQL has (the intake fast path); fails in CI when it is missing."""
+    engine = db.create_db_engine(postgres.create(template=postgres_template))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_session(postgres_engine: Engine) -> Iterator[Session]:
+    yield from _rolled_back_session(postgres_engine)
+
+
+def _rolled_back_session(engine: Engine) -> Iterator[Session]:
     connection = engine.connect()
     transaction = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

@@ -46,6 +46,7 @@ from zhkh.core.db import one_of
 from zhkh.core.outbox import emit
 from zhkh.core.periods import Period, local_date
 from zhkh.core.types import UtcDateTime
+from zhkh.metering.fastpath import accept_plain
 from zhkh.metering.models import (
     Device,
     DeviceBinding,
@@ -136,6 +137,54 @@ def ingest(session: Session, readings: Sequence[IncomingReading], *, now: dateti
 
 
 def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: datetime) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(readings)
+    arrived: set[int] = set()
+    rest = list(range(len(readings)))
+    if session.get_bind().dialect.name == "postgresql":
+        rest = _accept_plain(session, readings, now, outcomes, arrived)
+    if rest:
+        subset = [readings[i] for i in rest]
+        for position, outcome in enumerate(_judge_and_store(session, subset, now, arrived)):
+            outcomes[rest[position]] = outcome
+    _announce(session, arrived, readings, outcomes)
+    assert all(outcome is not None for outcome in outcomes)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _accept_plain(
+    session: Session,
+    readings: Sequence[IncomingReading],
+    now: datetime,
+    outcomes: list[Outcome | None],
+    arrived: set[int],
+) -> list[int]:
+    """The fast path (fastpath.py) takes readings by serial whose meter and zone occur once in
+    the batch; returns the indices it did not accept, for the judge."""
+    seen: dict[tuple[str, int], int] = {}
+    repeated: set[tuple[str, int]] = set()
+    for index, reading in enumerate(readings):
+        if reading.serial is not None:
+            key = (reading.serial, reading.zone)
+            if key in seen:
+                repeated.add(key)
+            seen[key] = index
+    candidates = [
+        (index, r.serial, r.zone, r.taken_at, r.value, r.source, r.source_ref)
+        for index, r in enumerate(readings)
+        if r.serial is not None and (r.serial, r.zone) not in repeated
+    ]
+    for index, reading_id, meter_id, flags in accept_plain(session, candidates, now):
+        outcomes[index] = Outcome(
+            Status.ACCEPTED, reading_id=reading_id, flags=tuple(flags.split(",")) if flags else ()
+        )
+        arrived.add(meter_id)
+    return [index for index, outcome in enumerate(outcomes) if outcome is None]
+
+
+def _judge_and_store(
+    session: Session, readings: Sequence[IncomingReading], now: datetime, arrived: set[int]
+) -> list[Outcome]:
+    """The general path: resolve, judge each reading against its neighbours, store, quarantine."""
     zone_info = get_settings().zone
     targets = _resolve(session, readings)
     outcomes: list[Outcome | None] = [None] * len(readings)
@@ -145,9 +194,8 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
         if isinstance(target, tuple):
             quarantine.append((index, *target))
         elif target.archived_on is not None and local_date(reading.taken_at, zone_info) > target.archived_on:
-            quarantine.append(
-                (index, "archived_meter", f"meter {target.facts.serial} was archived on {target.archived_on}")
-            )
+            detail = f"meter {target.facts.serial} was archived on {target.archived_on}"
+            quarantine.append((index, "archived_meter", detail))
         else:
             by_group[(target.meter_id, target.zone)].append(index)
 
@@ -157,7 +205,10 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
         outcomes[index] = outcome
     for index, outcome in _quarantine(session, readings, quarantine).items():
         outcomes[index] = outcome
-    _announce(session, readings, targets, decisions, zone_info)
+    for index, decision in decisions.items():
+        target = targets[index]
+        if decision.verdict is Verdict.ACCEPTED and isinstance(target, _Target):
+            arrived.add(target.meter_id)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -354,10 +405,14 @@ def _known_points(
     known = {group: _Known() for group in by_group}
     if not by_group:
         return known
-    spans = [
-        (meter_id, zone, min(readings[i].taken_at for i in indices), max(readings[i].taken_at for i in indices))
-        for (meter_id, zone), indices in by_group.items()
-    ]
+    spans = []
+    for (meter_id, zone), indices in by_group.items():
+        if len(indices) == 1:  # the usual case: one reading per meter in a batch
+            moment = readings[indices[0]].taken_at
+            spans.append((meter_id, zone, moment, moment))
+        else:
+            times = [readings[i].taken_at for i in indices]
+            spans.append((meter_id, zone, min(times), max(times)))
     connection = session.connection()
     groups = _group_source(connection, spans)
     found = connection.execute(_neighbours_query(groups, lateral=connection.dialect.name == "postgresql")).all()
@@ -587,24 +642,18 @@ def _quarantine(
 
 
 def _announce(
-    session: Session,
-    readings: Sequence[IncomingReading],
-    targets: Sequence[_Target | tuple[str, str]],
-    decisions: dict[int, Decision],
-    zone_info: ZoneInfo,
+    session: Session, arrived: set[int], readings: Sequence[IncomingReading], outcomes: Sequence[Outcome | None]
 ) -> None:
     """Tell the rest of the platform, through the outbox: alarms evaluate the meters that got
-    readings; a late reading makes its period's consumption stale from that period on."""
-    arrived: set[int] = set()
+    readings; a late reading makes its meter's consumption stale from its period on."""
+    if not arrived:
+        return
+    zone_info = get_settings().zone
     stale: dict[int, str] = {}
-    for index, decision in decisions.items():
-        if decision.verdict is not Verdict.ACCEPTED:
-            continue
-        target = targets[index]
-        assert isinstance(target, _Target)
-        arrived.add(target.meter_id)
-        if Flag.LATE in decision.flags:
-            period = str(Period.of(local_date(readings[index].taken_at, zone_info)))
-            stale[target.meter_id] = min(period, stale.get(target.meter_id, period))
-    if arrived:
-        emit(session, "metering.readings_arrived", {"meter_ids": sorted(arrived), "stale_from": stale})
+    late = [(r, o) for r, o in zip(readings, outcomes, strict=True) if o is not None and Flag.LATE in o.flags]
+    if late:
+        ids = {o.reading_id: r for r, o in late}
+        for reading_id, meter_id in session.execute(select(Reading.id, Reading.meter_id).where(Reading.id.in_(ids))):
+            period = str(Period.of(local_date(ids[reading_id].taken_at, zone_info)))
+            stale[meter_id] = min(period, stale.get(meter_id, period))
+    emit(session, "metering.readings_arrived", {"meter_ids": sorted(arrived), "stale_from": stale})

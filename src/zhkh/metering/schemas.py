@@ -49,11 +49,15 @@ class ZoneResult(BaseModel):
 
 
 class ReadingResult(BaseModel):
+    """Fields that would be empty are left out of the answer."""
+
     index: int
     status: str = Field(description="accepted, duplicate, rejected or quarantined (the worst of its zones)")
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="why it was rejected or quarantined")
     detail: str | None = None
-    zones: list[ZoneResult]
+    reading_id: int | None = Field(default=None, description="the stored reading (single-zone readings)")
+    flags: list[str] = Field(default=[], description="late, rollover, verification_expired")
+    zones: list[ZoneResult] | None = Field(default=None, description="per zone, for multi-zone readings")
 
 
 class ReadingBatchOut(BaseModel):

@@ -136,16 +136,18 @@ def _shape_problem(meter: MeterFacts, zone: int, candidate: Point, local_day: da
 def _step(meter: MeterFacts, earlier: Point, later: Point, *, late: bool = False) -> Decision | bool:
     """Check the step from ``earlier`` to ``later``: a Decision when it is impossible, otherwise
     whether the counter rolled over in between."""
-    allowed = _allowed(meter, earlier.taken_at, later.taken_at)
+    seconds = window_seconds(earlier.taken_at, later.taken_at)
     if later.value >= earlier.value:
-        if allowed is not None and later.value - earlier.value > allowed:
+        if exceeds(meter.max_per_hour, later.value - earlier.value, seconds):
+            assert meter.max_per_hour is not None
+            allowed = meter.max_per_hour * seconds / 3600
             return _reject(
                 Reason.IMPOSSIBLE_JUMP,
                 f"{_fmt(earlier.value)} → {_fmt(later.value)} in {_hours(earlier, later)} is more than meter "
                 f"{meter.serial} can pass ({_fmt(allowed)} at most)",
             )
         return False
-    if _is_rollover(meter, earlier.value, later.value, allowed):
+    if is_rollover(meter.digits, meter.max_per_hour, earlier.value, later.value, seconds):
         return True
     if late:
         return _reject(
@@ -158,21 +160,25 @@ def _step(meter: MeterFacts, earlier: Point, later: Point, *, late: bool = False
     )
 
 
-def _is_rollover(meter: MeterFacts, before: Decimal, after: Decimal, allowed: Decimal | None) -> bool:
+def is_rollover(digits: int, max_per_hour: Decimal | None, before: Decimal, after: Decimal, seconds: int) -> bool:
     """A counter of N digits goes from near 10^N back to near zero. Without a flow limit, only the
     last and first tenth of the range count as "near"."""
-    capacity = Decimal(10) ** meter.digits
+    capacity = Decimal(10) ** digits
     passed = after + capacity - before
-    if allowed is not None:
-        return passed <= allowed
+    if max_per_hour is not None:
+        return not exceeds(max_per_hour, passed, seconds)
     return before >= capacity * Decimal("0.9") and after < capacity * Decimal("0.1")
 
 
-def _allowed(meter: MeterFacts, start: datetime, end: datetime) -> Decimal | None:
-    if meter.max_per_hour is None:
-        return None
-    window = max(end - start, MIN_JUMP_WINDOW)
-    return meter.max_per_hour * Decimal(int(window.total_seconds())) / 3600
+def window_seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds between two readings, counted as at least a day."""
+    return max(end - start, MIN_JUMP_WINDOW) // timedelta(seconds=1)
+
+
+def exceeds(max_per_hour: Decimal | None, amount: Decimal, seconds: int) -> bool:
+    """More than the meter can pass in ``seconds``: compared multiplied out, so no division
+    rounds anything (the SQL fast path of intake compares the same way)."""
+    return max_per_hour is not None and amount * 3600 > max_per_hour * seconds
 
 
 def _hours(earlier: Point, later: Point) -> str:

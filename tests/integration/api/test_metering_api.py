@@ -47,7 +47,7 @@ def test_batch_reports_each_reading(client: TestClient, session: Session) -> Non
     response = client.post("/api/v1/readings", json=body, headers=writer)
     assert response.status_code == 200
     answer = response.json()
-    assert [(r["status"], r["reason"]) for r in answer["results"]] == [
+    assert [(r["status"], r.get("reason")) for r in answer["results"]] == [
         ("accepted", None),
         ("rejected", "below_previous"),
         ("accepted", None),
@@ -55,6 +55,8 @@ def test_batch_reports_each_reading(client: TestClient, session: Session) -> Non
     ]
     assert [z["zone"] for z in answer["results"][2]["zones"]] == [1, 2]
     assert answer["summary"] == {"accepted": 2, "rejected": 1, "quarantined": 1}
+    assert set(answer["results"][0]) == {"index", "status", "reading_id"}, "empty fields are left out"
+    assert answer["results"][1]["detail"] == "95 is less than the previous reading 100 of 2026-02-25"
     again = client.post("/api/v1/readings", json=body, headers=writer).json()
     assert [r["status"] for r in again["results"][:3]] == ["duplicate", "duplicate", "duplicate"]
 
@@ -81,7 +83,7 @@ def test_correction_and_meter_history(client: TestClient, session: Session) -> N
         json={"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25", "value": "1100"}]},
         headers=writer,
     ).json()
-    reading_id = posted["results"][0]["zones"][0]["reading_id"]
+    reading_id = posted["results"][0]["reading_id"]
     fixed = client.post(
         f"/api/v1/readings/{reading_id}/corrections", json={"value": "110", "reason": "typo"}, headers=writer
     )

@@ -1,0 +1,119 @@
+"""PostgreSQL fast path of the reading pipeline: accept the plain readings in one statement.
+
+Most readings are the newest of their meter and fit: a meter's next value, a little higher than
+the last one. For those, the whole decision (meter known and live, value within the meter's
+digits and physical flow, not in the future, after installation) is a set-based condition the
+database evaluates for the whole batch while inserting them. Anything else (a reading the
+condition does not accept, one older than a stored reading, a duplicate, an unknown meter)
+is left to the Python judge in ``intake``, which explains each decision. So this path only
+ever *accepts*, with the same flags the judge would give; tests compare the two on random data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from zhkh.core.config import get_settings
+from zhkh.metering.validation import CLOCK_SKEW, MIN_JUMP_WINDOW, Flag
+
+# The statement reads the batch from a temporary table filled by COPY. ``later`` readings (at or
+# after this one, whatever their status) send a reading to the judge: it may be late, a duplicate
+# or a conflict. Jumps are compared multiplied out, exactly as validation.exceeds() does.
+_ACCEPT = f"""
+WITH incoming AS (
+    SELECT i.idx, i.zone, i.taken_at, i.value, i.source, i.source_ref,
+           m.id AS meter_id, m.zones, m.digits, m.installed_on, m.verified_until, m.archived_on,
+           COALESCE(by_size.max_per_hour,
+                    CASE WHEN m.scope = 'individual' THEN by_service.max_per_hour END) AS max_per_hour,
+           (i.taken_at AT TIME ZONE :zone)::date AS day,
+           power(10::numeric, m.digits) AS capacity
+    FROM new_incoming i
+    JOIN meters m ON m.serial = i.serial
+    LEFT JOIN flow_limits by_size ON by_size.service = m.service AND by_size.diameter_mm = m.diameter_mm
+    LEFT JOIN flow_limits by_service ON by_service.service = m.service AND by_service.diameter_mm IS NULL
+), judged AS (
+    SELECT n.idx, n.zone, n.taken_at, n.value, n.source, n.source_ref, n.meter_id, n.verified_until,
+           n.max_per_hour, n.day, n.capacity, previous.taken_at AS previous_at, previous.value AS previous_value,
+           floor(extract(epoch FROM greatest(n.taken_at - previous.taken_at,
+                                             interval '{int(MIN_JUMP_WINDOW.total_seconds())} seconds'))) AS seconds
+    FROM incoming n
+    LEFT JOIN LATERAL (
+        SELECT r.taken_at, r.value FROM readings r
+        WHERE r.meter_id = n.meter_id AND r.zone = n.zone AND r.status = 'accepted'
+          AND r.superseded_by_id IS NULL AND r.taken_at < n.taken_at
+        ORDER BY r.taken_at DESC LIMIT 1
+    ) previous ON true
+    -- A LATERAL probe rather than NOT EXISTS, which the planner turns into a scan of all readings.
+    -- Originals only (corrects_id IS NULL, the unique index): a correction has one at its moment.
+    LEFT JOIN LATERAL (
+        SELECT 1 AS found FROM readings later
+        WHERE later.meter_id = n.meter_id AND later.zone = n.zone AND later.taken_at >= n.taken_at
+          AND later.corrects_id IS NULL
+        LIMIT 1
+    ) later ON true
+    WHERE later.found IS NULL
+      AND (n.archived_on IS NULL OR n.day <= n.archived_on)
+      AND n.value >= 0 AND n.zone BETWEEN 1 AND n.zones AND n.value < n.capacity
+      AND n.taken_at <= :latest AND n.day >= n.installed_on
+), decided AS (
+    SELECT j.*,
+           j.previous_value IS NOT NULL AND j.value < j.previous_value AS rolled,
+           CASE
+             WHEN j.previous_value IS NULL THEN true
+             WHEN j.value >= j.previous_value THEN
+               j.max_per_hour IS NULL OR (j.value - j.previous_value) * 3600 <= j.max_per_hour * j.seconds
+             WHEN j.max_per_hour IS NOT NULL THEN
+               (j.value + j.capacity - j.previous_value) * 3600 <= j.max_per_hour * j.seconds
+             ELSE j.previous_value >= j.capacity * 0.9 AND j.value < j.capacity * 0.1
+           END AS fits
+    FROM judged j
+), stored AS (
+    INSERT INTO readings (meter_id, zone, taken_at, value, status, flags, source, source_ref)
+    SELECT meter_id, zone, taken_at, value, 'accepted',
+           NULLIF(concat_ws(',', CASE WHEN rolled THEN '{Flag.ROLLOVER.value}' END,
+                                 CASE WHEN verified_until IS NOT NULL AND day > verified_until
+                                      THEN '{Flag.VERIFICATION_EXPIRED.value}' END), ''),
+           source, source_ref
+    FROM decided WHERE fits
+    ON CONFLICT DO NOTHING
+    RETURNING id, meter_id, zone, flags
+)
+-- Back to the batch through the meter's serial (an index probe each): joining the two CTEs on
+-- their columns would be planned as a nested loop over both, quadratic in the batch.
+SELECT m.serial, s.zone, s.id, s.meter_id, s.flags FROM stored s JOIN meters m ON m.id = s.meter_id
+"""
+
+_SCRATCH = """
+CREATE TEMPORARY TABLE IF NOT EXISTS new_incoming (
+    idx integer, serial varchar(64), zone smallint, taken_at timestamptz, value numeric,
+    source varchar(40), source_ref varchar(200)
+) ON COMMIT DELETE ROWS
+"""
+
+
+def accept_plain(
+    session: Session, readings: Sequence[tuple[int, str, int, datetime, object, str, str | None]], now: datetime
+) -> list[tuple[int, int, int, str | None]]:
+    """Accept what is plainly acceptable among ``readings`` (index, serial, zone, taken_at,
+    value, source, source_ref), each meter and zone at most once. Returns (index, reading id,
+    meter id, flags) of the readings accepted; the others are not touched."""
+    if not readings:
+        return []
+    connection = session.connection()
+    connection.exec_driver_sql(_SCRATCH)
+    connection.exec_driver_sql("DELETE FROM new_incoming")
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    columns = "idx, serial, zone, taken_at, value, source, source_ref"
+    with raw.cursor() as cursor, cursor.copy(f"COPY new_incoming ({columns}) FROM STDIN") as copy:
+        for row in readings:
+            copy.write_row(row)
+    result = connection.execute(text(_ACCEPT), {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
+    index = {(serial, zone): idx for idx, serial, zone, *_ in readings}
+    return [
+        (index[(serial, zone)], reading_id, meter_id, flags) for serial, zone, reading_id, meter_id, flags in result
+    ]
