@@ -9,6 +9,8 @@ from sqlalchemy import Column, MetaData, Row, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from zhkh.core.types import ExactDecimal, UtcDateTime
+
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts keyed by column name) into ``table`` within the session's
@@ -25,6 +27,10 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     raw = connection.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f"COPY {_qualified(table)} ({column_list}) FROM STDIN") as copy:
+        if not any(processors):
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+            return
         for row in rows:
             copy.write_row(
                 [
@@ -35,7 +41,13 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 def _bind_processor(table: Table, name: str, dialect: Any) -> Any:
-    return table.c[name].type.bind_processor(dialect)
+    """What must happen to a value before COPY. Decimals and aware datetimes go as they are
+    (psycopg writes them exactly, and the exact types only normalise for SQLite); JSON and the
+    like need their processor."""
+    column_type = table.c[name].type
+    if isinstance(column_type, ExactDecimal | UtcDateTime):
+        return None
+    return column_type.bind_processor(dialect)
 
 
 def _qualified(table: Table) -> str:

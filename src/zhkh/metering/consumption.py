@@ -18,30 +18,32 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Integer,
-    MetaData,
+    Date,
+    DateTime,
+    Numeric,
     SmallInteger,
-    Table,
     case,
     delete,
     func,
+    literal,
     null,
     or_,
     select,
     true,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import bulk_insert
 from zhkh.core.config import get_settings
+from zhkh.core.db import one_of
 from zhkh.core.periods import Period, local_midnight
 from zhkh.core.types import UtcDateTime
 from zhkh.housing.models import Building, Organisation
@@ -50,18 +52,6 @@ from zhkh.metering.models import Consumption, Meter, MeterScope, Provenance, Rea
 DEFAULT_WINDOW_END_DAY = 25
 INTERPOLATION_QUANTUM = Decimal("0.000001")
 CHUNK = 50_000
-
-_TARGETS = Table(
-    "consumption_targets",
-    MetaData(),
-    Column("meter_id", Integer),
-    Column("zone", SmallInteger),
-    Column("digits", SmallInteger),
-    Column("automatic", Boolean),
-    Column("x0", UtcDateTime),  # manual: the previous window's end; automatic: the period's start
-    Column("x1", UtcDateTime),  # manual: this window's end; automatic: the period's end
-    prefixes=["TEMPORARY"],
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,72 +140,70 @@ def automatic_result(
 def compute_consumption(session: Session, period: Period, meter_ids: Collection[int] | None = None) -> Summary:
     """Compute (or recompute) ``period`` for every live meter, or for ``meter_ids``."""
     zone = get_settings().zone
-    connection = session.connection()
-    _TARGETS.drop(connection, checkfirst=True)
-    _TARGETS.create(connection)
-    try:
-        targets = _targets(session, period, zone, meter_ids)
-        bulk_insert(session, _TARGETS, targets)
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql('ANALYZE "consumption_targets"')  # temp tables are never auto-analyzed
-        existing = delete(Consumption).where(Consumption.period == period.first_day)
-        if meter_ids is not None:
-            existing = existing.where(Consumption.meter_id.in_(meter_ids))
-        session.execute(existing)
-        counts: dict[str, int] = {}
-        rows = 0
-        for chunk in _results(session, period, zone):
-            bulk_insert(session, Consumption.__table__, chunk)  # type: ignore[arg-type]
-            rows += len(chunk)
-            for row in chunk:
-                counts[row["provenance"]] = counts.get(row["provenance"], 0) + 1
-        return Summary(period, rows, counts)
-    finally:
-        _TARGETS.drop(connection, checkfirst=True)
+    existing = delete(Consumption).where(Consumption.period == period.first_day)
+    if meter_ids is not None:
+        existing = existing.where(one_of(Consumption.meter_id, meter_ids, session))
+    session.execute(existing)
+    targets = _targets(session, period, zone, meter_ids)
+    counts: dict[str, int] = {}
+    rows = 0
+    for chunk in _results(session, targets, period, zone):
+        bulk_insert(session, Consumption.__table__, chunk)  # type: ignore[arg-type]
+        rows += len(chunk)
+        for row in chunk:
+            counts[row["provenance"]] = counts.get(row["provenance"], 0) + 1
+    return Summary(period, rows, counts)
 
 
-def _targets(
-    session: Session, period: Period, zone: ZoneInfo, meter_ids: Collection[int] | None
-) -> list[dict[str, Any]]:
-    """One row per live meter and zone, with the two instants its lookups are about."""
+def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collection[int] | None) -> Any:
+    """One row per live meter and zone, with the two instants its lookups are about (x0, x1),
+    as a query: the instants depend only on the meter's kind and reading window, so a table of a
+    few dozen windows is joined instead of computing a row per meter in Python."""
     previous = period.previous()
-    window_day = func.coalesce(Organisation.reading_window_to, DEFAULT_WINDOW_END_DAY)
+    windows = union_all(
+        _window(True, 0, period.start(zone), period.end(zone), period.first_day),
+        *(
+            _window(False, day, _window_end(previous, day, zone), _window_end(period, day, zone), previous.day(day))
+            for day in range(1, 32)
+        ),
+    ).subquery("windows")
+    zones = union_all(*(select(literal(number).label("zone")) for number in (1, 2, 3))).subquery("zones")
+    # A building meter is read by the operator at the month's end: its window is the whole month.
+    day = case(
+        (Meter.automatic, 0),
+        (Meter.scope == MeterScope.BUILDING, 31),
+        else_=func.coalesce(Organisation.reading_window_to, DEFAULT_WINDOW_END_DAY),
+    )
     statement = (
         select(
-            Meter.id,
-            Meter.zones,
+            Meter.id.label("meter_id"),
+            zones.c.zone,
             Meter.digits,
             Meter.automatic,
-            Meter.archived_on,
-            # A building meter is read by the operator at the month's end: its window is the month.
-            case((Meter.scope == MeterScope.BUILDING, 31), else_=window_day).label("window_day"),
+            windows.c.x0,
+            windows.c.x1,
         )
         .join(Building, Building.id == Meter.building_id)
         .outerjoin(Organisation, Organisation.id == Building.manager_id)
+        .join(windows, windows.c.day == day)
+        .join(zones, zones.c.zone <= Meter.zones)
         .where(Meter.installed_on < period.next().first_day)
-        .where(
-            or_(Meter.archived_on.is_(None), Meter.archived_on >= period.first_day.replace(day=1) - timedelta(days=31))
-        )
+        # Taken off before the window began: nothing to measure.
+        .where(or_(Meter.archived_on.is_(None), Meter.archived_on >= windows.c.first_day))
     )
     if meter_ids is not None:
-        statement = statement.where(Meter.id.in_(meter_ids))
-    start, end = period.start(zone), period.end(zone)
-    windows: dict[int, tuple[datetime, datetime]] = {}
-    rows = []
-    for meter_id, zones, digits, automatic, archived_on, day in session.execute(statement):
-        if automatic:
-            x0, x1 = start, end
-        else:
-            if day not in windows:
-                windows[day] = (_window_end(previous, day, zone), _window_end(period, day, zone))
-            x0, x1 = windows[day]
-        if archived_on is not None and local_midnight(archived_on, zone) + timedelta(days=1) <= x0:
-            continue  # taken off before this period began: nothing to measure
-        rows += [
-            {"meter_id": meter_id, "zone": z, "digits": digits, "automatic": automatic, "x0": x0, "x1": x1}
-            for z in range(1, zones + 1)
-        ]
-    return rows
+        statement = statement.where(one_of(Meter.id, meter_ids, session))
+    return statement.subquery("targets")
+
+
+def _window(automatic: bool, day: int, x0: datetime, x1: datetime, first_day: date) -> Any:
+    return select(
+        literal(automatic).label("automatic"),
+        literal(day, SmallInteger).label("day"),
+        literal(x0, UtcDateTime).label("x0"),
+        literal(x1, UtcDateTime).label("x1"),
+        literal(first_day, Date).label("first_day"),
+    )
 
 
 def _window_end(period: Period, day: int, zone: ZoneInfo) -> datetime:
@@ -223,10 +211,10 @@ def _window_end(period: Period, day: int, zone: ZoneInfo) -> datetime:
     return local_midnight(period.day(day), zone) + timedelta(days=1) - timedelta(microseconds=1)
 
 
-def _results(session: Session, period: Period, zone: ZoneInfo) -> Iterator[list[dict[str, Any]]]:
+def _results(session: Session, targets: Any, period: Period, zone: ZoneInfo) -> Iterator[list[dict[str, Any]]]:
     start, end = period.start(zone), period.end(zone)
     chunk: list[dict[str, Any]] = []
-    for row in _lookups(session):
+    for row in _lookups(session, targets):
         if row.automatic:
             result = automatic_result(
                 _point(row.a_at, row.a_value),
@@ -272,45 +260,57 @@ def _row(meter_id: int, zone: int, period: Period, result: Result) -> dict[str, 
     }
 
 
-def _lookups(session: Session) -> Iterator[Any]:
+def _lookups(session: Session, targets: Any) -> Iterator[Any]:
     """For every target, the readings it needs, each an index probe on ix_readings_live: the live
     reading at or before x0 (a) and x1 (c); for automatic meters also the first after x0 (b) and
-    after x1 (d); for manual meters the meter's first reading ever (e)."""
-    targets = _TARGETS
-    readings = Reading.__table__.alias("r")
-
-    def probe(condition: Any, newest_first: bool, column: Any) -> Any:
-        order = readings.c.taken_at.desc() if newest_first else readings.c.taken_at.asc()
-        return (
-            select(column)
-            .where(
-                readings.c.meter_id == targets.c.meter_id,
-                readings.c.zone == targets.c.zone,
-                readings.c.status == ReadingStatus.ACCEPTED.value,
-                readings.c.superseded_by_id.is_(None),
-                condition,
-            )
-            .order_by(order)
-            .limit(1)
-            .correlate(targets)
-            .scalar_subquery()
-        )
-
-    lookups = {
-        "a": (readings.c.taken_at <= targets.c.x0, True),
-        "b": (readings.c.taken_at > targets.c.x0, False),
-        "c": (readings.c.taken_at <= targets.c.x1, True),
-        "d": (readings.c.taken_at > targets.c.x1, False),
-        "e": (true(), False),
-    }
+    after x1 (d); for manual meters the meter's first reading ever (e). On PostgreSQL each probe is
+    a LATERAL subquery giving time and value at once; SQLite runs two scalar subqueries."""
+    lateral = session.get_bind().dialect.name == "postgresql"
     for automatic, names in ((False, "ace"), (True, "abcd")):
-        columns = []
+        columns: list[Any] = []
+        source: Any = targets
         for name in "abcde":
-            if name in names:
-                condition, newest_first = lookups[name]
-                columns.append(probe(condition, newest_first, readings.c.taken_at).label(f"{name}_at"))
-                columns.append(probe(condition, newest_first, readings.c.value).label(f"{name}_value"))
-            else:
+            if name not in names:
                 columns += [null().label(f"{name}_at"), null().label(f"{name}_value")]
-        statement = select(targets, *columns).where(targets.c.automatic.is_(automatic))
-        yield from session.execute(statement).yield_per(CHUNK)
+                continue
+            readings = Reading.__table__.alias(f"r_{name}")
+            probe = _probe(targets, readings, name)
+            if lateral:
+                found = probe.lateral(f"l_{name}")
+                source = source.outerjoin(found, true())
+                columns += [
+                    type_coerce(found.c.taken_at, DateTime(timezone=True)).label(f"{name}_at"),
+                    type_coerce(found.c.value, Numeric()).label(f"{name}_value"),
+                ]
+            else:
+                columns += [
+                    probe.with_only_columns(readings.c.taken_at).scalar_subquery().label(f"{name}_at"),
+                    probe.with_only_columns(readings.c.value).scalar_subquery().label(f"{name}_value"),
+                ]
+        statement = select(targets, *columns).select_from(source).where(targets.c.automatic.is_(automatic))
+        yield from session.connection().execute(statement).yield_per(CHUNK)
+
+
+def _probe(targets: Any, readings: Any, name: str) -> Any:
+    """The single reading lookup ``name`` (a-e, see _lookups) of each target."""
+    conditions = {
+        "a": readings.c.taken_at <= targets.c.x0,
+        "b": readings.c.taken_at > targets.c.x0,
+        "c": readings.c.taken_at <= targets.c.x1,
+        "d": readings.c.taken_at > targets.c.x1,
+        "e": true(),
+    }
+    newest_first = name in "ac"
+    return (
+        select(readings.c.taken_at, readings.c.value)
+        .where(
+            readings.c.meter_id == targets.c.meter_id,
+            readings.c.zone == targets.c.zone,
+            readings.c.status == ReadingStatus.ACCEPTED.value,
+            readings.c.superseded_by_id.is_(None),
+            conditions[name],
+        )
+        .order_by(readings.c.taken_at.desc() if newest_first else readings.c.taken_at.asc())
+        .limit(1)
+        .correlate(targets)
+    )
