@@ -47,10 +47,12 @@ def town(scratch_database: str, tmp_path: Path, broker: None) -> str:
         metered_registry(session, tmp_path)
         device_models(session)
         register_device(session, "pulse-lorawan", "70b3d57ed0051234")
+        register_device(session, "pulse-lorawan-tts", "70b3d57ed0059999")
         register_device(session, "iperl", "33225544")
         register_device(session, "waterius", "10099775")
         since = datetime(2024, 1, 1, tzinfo=UTC)
         bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=since)
+        bind_device(session, "tts", "70b3d57ed0059999", "volume_m3", "EL-1002", since=since)
         bind_device(session, "wmbusmeters", "33225544", "total_m3", "B-CW", since=since)
         bind_device(session, "waterius", "10099775", "ch0", "HW-1001", since=since)
     return scratch_database
@@ -89,6 +91,7 @@ def routes(prefix: str) -> list[tuple[str, str]]:
     return [
         (f"{prefix}/zhkh/#", "platform"),
         (f"{prefix}/application/+/device/+/event/up", "chirpstack"),
+        (f"{prefix}/v3/+/devices/+/up", "tts"),
         (f"{prefix}/wmbusmeters/#", "wmbusmeters"),
         (f"{prefix}/waterius/#", "waterius"),
     ]
@@ -130,6 +133,8 @@ def test_every_format_over_mqtt(consumer_thread: Callable[[list[tuple[str, str]]
     prefix = f"t{uuid.uuid4().hex[:8]}"
     consumer = consumer_thread(routes(prefix))
     example = (IOT_EXAMPLES / "waterius-http.json").read_bytes()
+    uplink = json.loads((IOT_EXAMPLES / "tts-up.json").read_text())
+    uplink["end_device_ids"]["dev_eui"] = "70B3D57ED0059999"
     publish_all(
         [
             (f"{prefix}/zhkh/gw", (IOT_EXAMPLES / "platform.json").read_bytes()),
@@ -139,15 +144,16 @@ def test_every_format_over_mqtt(consumer_thread: Callable[[list[tuple[str, str]]
             ),
             (f"{prefix}/wmbusmeters/33225544", (IOT_EXAMPLES / "wmbusmeters-iperl.json").read_bytes()),
             (f"{prefix}/waterius/10099775", example),
+            (f"{prefix}/v3/water-meters@ttn/devices/kv12/up", json.dumps(uplink).encode()),
             (f"{prefix}/zhkh/gw", b"this is not json"),
             (f"{prefix}/wmbusmeters/99999999", b'{"_":"telegram","id":"99999999","total_m3":1}'),
         ]
     )
-    wait_for(lambda: consumer.stats.messages >= 6)
+    wait_for(lambda: consumer.stats.messages >= 7)
     with session_scope() as session:
         sources = set(session.scalars(select(Reading.source)))
         reasons = sorted(session.scalars(select(DeadLetter.reason)))
-    assert sources == {"mqtt:platform", "mqtt:chirpstack", "mqtt:wmbusmeters", "mqtt:waterius"}
+    assert sources == {"mqtt:platform", "mqtt:chirpstack", "mqtt:tts", "mqtt:wmbusmeters", "mqtt:waterius"}
     assert len(reasons) == 2
     assert reasons[0].startswith("payload is not JSON")
     assert reasons[1] == "unknown wmbusmeters device '99999999'; register it first"

@@ -137,3 +137,54 @@ def test_device_flags_raise_once_and_clear(session: Session) -> None:
     document["time"] = "2025-03-14T06:20:00Z"
     process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
     assert alarm.state is AlarmState.CLEARED
+
+
+@pytest.mark.usefixtures("devices")
+def test_low_battery_and_tamper_flags_from_the_model_mapping(session: Session) -> None:
+    """pulse-lorawan maps battery_v below 3.1 to low_battery; kamwater maps a non-empty
+    time_leaking to leak (examples/iot/models.json)."""
+    register_device(session, "kamwater", "76348799")
+    bind_device(session, "wmbusmeters", "76348799", "total_m3", "HW-1001", since=BOUND)
+    document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
+    document["object"]["battery_v"] = 2.9
+    telegram = json.loads((IOT_EXAMPLES / "wmbusmeters-kamwater.json").read_text())
+    telegram["time_leaking"] = "1-8 hours"
+    process_messages(
+        session,
+        [
+            RawMessage(
+                "mqtt",
+                "chirpstack",
+                "application/a/device/70b3d57ed0051234/event/up",
+                json.dumps(document).encode(),
+                RECEIVED,
+            ),
+            RawMessage("mqtt", "wmbusmeters", "wmbusmeters/76348799", json.dumps(telegram).encode(), RECEIVED),
+        ],
+    )
+    raised = {(a.kind.value, a.subject) for a in session.scalars(select(Alarm))}
+    assert raised == {("low_battery", "device:chirpstack:70b3d57ed0051234"), ("leak", "device:wmbusmeters:76348799")}
+
+
+@pytest.mark.usefixtures("devices")
+def test_the_things_stack_and_waterius_topics(session: Session) -> None:
+    register_device(session, "pulse-lorawan-tts", "70b3d57ed0059999")
+    bind_device(session, "tts", "70b3d57ed0059999", "volume_m3", "B-CW", since=BOUND)
+    uplink = json.loads((IOT_EXAMPLES / "tts-up.json").read_text())
+    uplink["end_device_ids"]["dev_eui"] = "70B3D57ED0059999"
+    results = process_messages(
+        session,
+        [
+            RawMessage("mqtt", "tts", "v3/water-meters@ttn/devices/x/up", json.dumps(uplink).encode(), RECEIVED),
+            RawMessage("mqtt", "waterius", "waterius/10099775/ch0", b"130.5", RECEIVED),
+            RawMessage("mqtt", "waterius", "waterius/10099775/voltage_low", b"false", RECEIVED),
+            RawMessage("mqtt", "waterius", "waterius/10099775/ch0/set", b"1", RECEIVED),
+        ],
+    )
+    assert [r.status for r in results] == [
+        MessageStatus.PROCESSED,
+        MessageStatus.PROCESSED,
+        MessageStatus.IGNORED,
+        MessageStatus.IGNORED,
+    ]
+    assert [o.status for o in results[0].readings + results[1].readings] == [Status.ACCEPTED, Status.ACCEPTED]
