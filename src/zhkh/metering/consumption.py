@@ -288,7 +288,8 @@ def _lookups(session: Session, targets: Any) -> Iterator[Any]:
                     probe.with_only_columns(readings.c.value).scalar_subquery().label(f"{name}_value"),
                 ]
         statement = select(targets, *columns).select_from(source).where(targets.c.automatic.is_(automatic))
-        yield from session.connection().execute(statement).yield_per(CHUNK)
+        # A server-side cursor: a region's million rows stream through, never all in memory.
+        yield from session.connection().execute(statement.execution_options(yield_per=CHUNK))
 
 
 def _probe(targets: Any, readings: Any, name: str) -> Any:
