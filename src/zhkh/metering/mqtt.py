@@ -111,9 +111,10 @@ class MqttConsumer:
             self._client.username_pw_set(broker.username, broker.password)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
-        # Let the broker keep many unacknowledged messages in flight to us: we acknowledge in
-        # batches, after the commit.
-        self._client.max_inflight_messages_set(65535)
+        # Messages in flight to us, unacknowledged: enough for two batches (we acknowledge a batch
+        # after its commit), not more: a broker looks an acknowledgement up among them.
+        self.receive_maximum = min(65535, 2 * batch_size)
+        self._formats: dict[str, str | None] = {}
 
     def subscriptions(self) -> list[str]:
         return [f"$share/{self.group}/{pattern}" if self.group else pattern for pattern, _ in self.routes]
@@ -136,7 +137,7 @@ class MqttConsumer:
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 24 * 3600  # the broker keeps our messages while we restart
-        properties.ReceiveMaximum = 65535
+        properties.ReceiveMaximum = self.receive_maximum
         self._client.connect(self.broker.host, self.broker.port, keepalive=30, clean_start=False, properties=properties)
         self._client.loop_start()
 
@@ -199,10 +200,20 @@ class MqttConsumer:
         self._count(batch, results)
 
     def _raw(self, delivery: _Delivery) -> RawMessage | None:
-        fmt = next((f for pattern, f in self.routes if mqtt.topic_matches_sub(pattern, delivery.topic)), None)
+        fmt = self._format_of(delivery.topic)
         if fmt is None:
             return None  # a topic no route claims (e.g. a device's /set command echo): not ours
         return RawMessage("mqtt", fmt, delivery.topic, delivery.payload, delivery.received_at, delivery.retained)
+
+    def _format_of(self, topic: str) -> str | None:
+        """The route's format for ``topic``; remembered, as a device publishes on the same topic."""
+        if topic not in self._formats:
+            if len(self._formats) > 100_000:
+                self._formats.clear()
+            self._formats[topic] = next(
+                (f for pattern, f in self.routes if mqtt.topic_matches_sub(pattern, topic)), None
+            )
+        return self._formats[topic]
 
     def _count(self, batch: list[_Delivery], results: list[MessageResult]) -> None:
         self.stats.batches += 1
