@@ -22,7 +22,7 @@ from zhkh.metering.iot import DEFAULT_ROUTES
 # commands do not load the MQTT client, the database models and the rest.
 
 devices = typer.Typer(help="Device models, devices (IoT modules, LoRaWAN end devices, waterius) and their bindings.")
-meters = typer.Typer(help="Meters: replacement.")
+meters = typer.Typer(help="Meters: replacement, physical flow limits.")
 readings = typer.Typer(help="Readings: corrections, quarantine, dead letters.")
 consumption = typer.Typer(help="Consumption per billing period.")
 ingest = typer.Typer(help="Long-running intake of device messages.")
@@ -105,6 +105,21 @@ def bind_command(
     console.print(f"{fmt}:{external_id} {channel} -> meter {serial} zone {binding.zone} from {binding.bound_from}")
 
 
+@devices.command("unbind")
+def unbind_command(
+    fmt: str = typer.Argument(..., help="the device's format"),
+    external_id: str = typer.Argument(...),
+    channel: str = typer.Argument(...),
+) -> None:
+    """End a device channel's binding (the device was taken off or broke)."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.service import unbind_device
+
+    with session_scope() as session:
+        ended = unbind_device(session, fmt, external_id, channel)
+    console.print(f"{fmt}:{external_id} {channel}: {ended} binding(s) ended")
+
+
 @devices.command("list")
 def list_devices() -> None:
     from sqlalchemy import select
@@ -139,6 +154,26 @@ def replace_command(
             session, old, new, date(on.year, on.month, on.day), _values(final, "--final"), _values(initial, "--initial")
         )
     console.print(f"meter {done.old.serial} archived on {done.old.archived_on}, replaced by {done.new.serial}")
+
+
+@meters.command("flow-limit")
+def flow_limit_command(
+    service: str = typer.Argument(..., help="cold_water, hot_water, electricity, heating or gas"),
+    max_per_hour: str = typer.Argument(..., help="the most it can pass in an hour, in its unit"),
+    diameter: int | None = typer.Option(None, "--diameter", help="pipe diameter, mm; none: the service's default"),
+) -> None:
+    """Set the physical limit used to reject impossible jumps (docs/metering.md)."""
+    from zhkh.core.db import session_scope
+    from zhkh.metering.models import Service
+    from zhkh.metering.service import set_flow_limit
+
+    try:
+        chosen = Service(service)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown service {service!r}; one of {', '.join(s.value for s in Service)}") from exc
+    with session_scope() as session:
+        limit = set_flow_limit(session, chosen, diameter, _decimal(max_per_hour, "max_per_hour"))
+    console.print(f"{limit.service} DN{limit.diameter_mm or '*'}: at most {limit.max_per_hour} per hour")
 
 
 @readings.command("correct")

@@ -33,10 +33,12 @@ from zhkh.metering.models import (
     Device,
     DeviceBinding,
     DeviceModel,
+    FlowLimit,
     Meter,
     QuarantinedReading,
     Reading,
     ReadingStatus,
+    Service,
 )
 
 
@@ -133,6 +135,40 @@ def bind_device(
     session.flush()
     replay_quarantine(session, fmt, found.external_id)
     return binding
+
+
+def unbind_device(session: Session, fmt: str, external_id: str, channel: str, at: datetime | None = None) -> int:
+    """End the device channel's binding (the device was taken away or broke); returns how many
+    bindings ended. Its later readings are quarantined until it is bound again."""
+    found = device(session, fmt, external_id)
+    moment = at or utc_now()
+    ended = 0
+    for binding in session.scalars(
+        select(DeviceBinding).where(
+            DeviceBinding.device_id == found.id, DeviceBinding.channel == channel, DeviceBinding.bound_to.is_(None)
+        )
+    ):
+        binding.bound_to = moment
+        ended += 1
+    session.flush()
+    return ended
+
+
+def set_flow_limit(session: Session, service: Service, diameter_mm: int | None, max_per_hour: Decimal) -> FlowLimit:
+    """The most a meter of ``service`` (and pipe diameter) can pass in an hour; readings that
+    imply more are rejected as impossible jumps."""
+    if max_per_hour <= 0:
+        raise InvalidMapping(f"a flow limit must be positive, got {max_per_hour}")
+    limit = session.scalar(
+        select(FlowLimit).where(FlowLimit.service == service, FlowLimit.diameter_mm.is_not_distinct_from(diameter_mm))
+    )
+    if limit is None:
+        limit = FlowLimit(service=service, diameter_mm=diameter_mm, max_per_hour=max_per_hour)
+        session.add(limit)
+    else:
+        limit.max_per_hour = max_per_hour
+    session.flush()
+    return limit
 
 
 def replay_quarantine(session: Session, fmt: str, external_id: str) -> list[Outcome]:

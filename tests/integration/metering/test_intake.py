@@ -213,3 +213,30 @@ def test_shuffled_arrival_stores_the_same_readings(
     assert [(r.taken_at, r.value) for r in stored] == [(s.taken_at, s.value) for s in series]
     assert {r.status for r in stored} == {ReadingStatus.ACCEPTED}
     savepoint.rollback()
+
+
+@pytest.mark.usefixtures("meters")
+def test_unbound_device_channel_quarantines_again(session: Session) -> None:
+    from zhkh.metering.service import unbind_device
+
+    save_device_model(session, "pulse-v1", "chirpstack", {"channels": {"volume_m3": {}}})
+    register_device(session, "pulse-v1", "70b3d57ed0051234")
+    bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert unbind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", at=datetime(2026, 3, 1, tzinfo=UTC)) == 1
+    channel = DeviceChannel("chirpstack", "70b3d57ed0051234", "volume_m3")
+    before = IncomingReading(datetime(2026, 2, 1, tzinfo=UTC), Decimal("5"), device=channel)
+    after = IncomingReading(datetime(2026, 3, 2, tzinfo=UTC), Decimal("6"), device=channel)
+    outcomes = ingest(session, [before, after], now=NOW).outcomes
+    assert [(o.status.value, o.reason) for o in outcomes] == [("accepted", None), ("quarantined", "unbound_channel")]
+
+
+@pytest.mark.usefixtures("meters")
+def test_flow_limit_is_data(session: Session) -> None:
+    """The building meter (DN50) has no limit until one is set for its diameter."""
+    from zhkh.metering.models import Service
+    from zhkh.metering.service import set_flow_limit
+
+    ingest(session, [reading("B-CW", "100", 24)], now=NOW)
+    assert statuses(session, [reading("B-CW", "5000", 25)]) == [("accepted", None)]
+    set_flow_limit(session, Service.COLD_WATER, 50, Decimal("30"))
+    assert statuses(session, [reading("B-CW", "9000", 26, hour=0)]) == [("rejected", "impossible_jump")]
