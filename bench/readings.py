@@ -39,7 +39,8 @@ BROKER_PORT = 18830
 
 
 def database_url(args: argparse.Namespace) -> str:
-    return args.server.rsplit("/", 1)[0] + f"/{args.database}"
+    server: str = args.server
+    return server.rsplit("/", 1)[0] + f"/{args.database}"
 
 
 def reset(url: str) -> int:
@@ -235,7 +236,7 @@ def publish(messages: list[bytes], topic: str) -> float:
     client.loop_start()
     connected.wait(10)
     started = time.perf_counter()
-    sent = []
+    sent: list[mqtt.MQTTMessageInfo] = []
     for number, payload in enumerate(messages):
         if number >= 30_000:  # message ids are 16 bits: never have more than 30,000 outstanding
             sent[number - 30_000].wait_for_publish(600)

@@ -41,21 +41,17 @@ WITH incoming AS (
            floor(extract(epoch FROM greatest(n.taken_at - previous.taken_at,
                                              interval '{int(MIN_JUMP_WINDOW.total_seconds())} seconds'))) AS seconds
     FROM incoming n
+    -- One probe on the unique index of original readings (corrects_id IS NULL): the meter's newest
+    -- reading of any status. If it is before this one and live, nothing is later than this reading
+    -- (a correction shares its original's moment) and it is the previous reading; if it is at or
+    -- after this one, or rejected, or corrected, the judge takes over.
     LEFT JOIN LATERAL (
-        SELECT r.taken_at, r.value FROM readings r
-        WHERE r.meter_id = n.meter_id AND r.zone = n.zone AND r.status = 'accepted'
-          AND r.superseded_by_id IS NULL AND r.taken_at < n.taken_at
+        SELECT r.taken_at, r.value, r.status = 'accepted' AND r.superseded_by_id IS NULL AS live
+        FROM readings r
+        WHERE r.meter_id = n.meter_id AND r.zone = n.zone AND r.corrects_id IS NULL
         ORDER BY r.taken_at DESC LIMIT 1
     ) previous ON true
-    -- A LATERAL probe rather than NOT EXISTS, which the planner turns into a scan of all readings.
-    -- Originals only (corrects_id IS NULL, the unique index): a correction has one at its moment.
-    LEFT JOIN LATERAL (
-        SELECT 1 AS found FROM readings later
-        WHERE later.meter_id = n.meter_id AND later.zone = n.zone AND later.taken_at >= n.taken_at
-          AND later.corrects_id IS NULL
-        LIMIT 1
-    ) later ON true
-    WHERE later.found IS NULL
+    WHERE (previous.taken_at IS NULL OR (previous.taken_at < n.taken_at AND previous.live))
       AND (n.archived_on IS NULL OR n.day <= n.archived_on)
       AND n.value >= 0 AND n.zone BETWEEN 1 AND n.zones AND n.value < n.capacity
       AND n.taken_at <= :latest AND n.day >= n.installed_on
@@ -82,9 +78,11 @@ WITH incoming AS (
     ON CONFLICT DO NOTHING
     RETURNING id, meter_id, zone, flags
 )
--- Back to the batch through the meter's serial (an index probe each): joining the two CTEs on
--- their columns would be planned as a nested loop over both, quadratic in the batch.
-SELECT m.serial, s.zone, s.id, s.meter_id, s.flags FROM stored s JOIN meters m ON m.id = s.meter_id
+-- Both sides go back to Python, which pairs them on (meter, zone), unique in a batch: joining the
+-- two CTEs here would be planned as a nested loop over both, quadratic in the batch.
+SELECT 'decided' AS kind, idx, meter_id, zone, NULL::bigint AS id, NULL::varchar AS flags FROM decided WHERE fits
+UNION ALL
+SELECT 'stored', NULL, meter_id, zone, id, flags FROM stored
 """
 
 _SCRATCH = """
@@ -112,8 +110,10 @@ def accept_plain(
     with raw.cursor() as cursor, cursor.copy(f"COPY new_incoming ({columns}) FROM STDIN") as copy:
         for row in readings:
             copy.write_row(row)
-    result = connection.execute(text(_ACCEPT), {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
-    index = {(serial, zone): idx for idx, serial, zone, *_ in readings}
+    result = connection.execute(text(_ACCEPT), {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW}).all()
+    index = {(meter_id, zone): idx for kind, idx, meter_id, zone, _, _ in result if kind == "decided"}
     return [
-        (index[(serial, zone)], reading_id, meter_id, flags) for serial, zone, reading_id, meter_id, flags in result
+        (index[(meter_id, zone)], reading_id, meter_id, flags)
+        for kind, _, meter_id, zone, reading_id, flags in result
+        if kind == "stored"
     ]

@@ -221,8 +221,12 @@ def test_unbound_device_channel_quarantines_again(session: Session) -> None:
 
     save_device_model(session, "pulse-v1", "chirpstack", {"channels": {"volume_m3": {}}})
     register_device(session, "pulse-v1", "70b3d57ed0051234")
-    bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=datetime(2026, 1, 1, tzinfo=UTC))
-    assert unbind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", at=datetime(2026, 3, 1, tzinfo=UTC)) == 1
+    bind_device(
+        session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert (
+        unbind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", at=datetime(2026, 3, 1, tzinfo=UTC)) == 1
+    )
     channel = DeviceChannel("chirpstack", "70b3d57ed0051234", "volume_m3")
     before = IncomingReading(datetime(2026, 2, 1, tzinfo=UTC), Decimal("5"), device=channel)
     after = IncomingReading(datetime(2026, 3, 2, tzinfo=UTC), Decimal("6"), device=channel)
