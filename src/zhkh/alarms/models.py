@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+import zhkh.housing.models  # noqa: F401  (its tables are referenced by foreign keys here)
 from zhkh.core.db import Base
 from zhkh.core.models import BigId, string_enum
 from zhkh.core.types import UtcDateTime

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+import zhkh.housing.models  # noqa: F401  (its tables are referenced by foreign keys here)
 from zhkh.core.db import Base
 from zhkh.core.models import BigId, Timestamps, string_enum
 from zhkh.core.types import ExactDecimal, UtcDateTime

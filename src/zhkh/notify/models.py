@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+import zhkh.housing.models  # noqa: F401  (its tables are referenced by foreign keys here)
 from zhkh.core.db import Base
 from zhkh.core.models import BigId, string_enum
 from zhkh.core.types import UtcDateTime
