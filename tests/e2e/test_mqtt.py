@@ -19,10 +19,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tests.builders import IOT_EXAMPLES, device_models, metered_registry
 from tests.conftest import IN_CI
 from zhkh.core.db import get_engine, session_scope
+from zhkh.metering import mqtt as mqtt_consumer
+from zhkh.metering.messages import MessageResult, RawMessage, process_messages
 from zhkh.metering.models import DeadLetter, Reading
 from zhkh.metering.mqtt import Broker, MqttConsumer
 from zhkh.metering.service import bind_device, register_device
@@ -115,7 +118,9 @@ def consumer_thread(town: str) -> Iterator[Callable[[list[tuple[str, str]]], Mqt
     threads: list[threading.Thread] = []
 
     def start(routing: list[tuple[str, str]]) -> MqttConsumer:
-        consumer = MqttConsumer(get_engine(), Broker(HOST, PORT), routing, batch_wait=0.02)
+        consumer = MqttConsumer(
+            get_engine(), Broker(HOST, PORT), routing, batch_wait=0.02, client_id=f"test-{uuid.uuid4().hex[:8]}"
+        )
         thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
         thread.start()
         threads.append(thread)
@@ -159,16 +164,10 @@ def test_every_format_over_mqtt(consumer_thread: Callable[[list[tuple[str, str]]
     assert reasons[1] == "unknown wmbusmeters device '99999999'; register it first"
 
 
-def consumer_process(database: str, prefix: str, client_id: str, *extra: str) -> subprocess.Popen[str]:
-    args = [
-        "--broker",
-        f"mqtt://{HOST}:{PORT}",
-        "--route",
-        f"{prefix}/zhkh/#=platform",
-        "--client-id",
-        client_id,
-        *extra,
-    ]
+def consumer_process(database: str, prefix: str, client_id: str | None, *extra: str) -> subprocess.Popen[str]:
+    args = ["--broker", f"mqtt://{HOST}:{PORT}", "--route", f"{prefix}/zhkh/#=platform", *extra]
+    if client_id is not None:
+        args += ["--client-id", client_id]
     return subprocess.Popen(
         [sys.executable, "-m", "zhkh", "ingest", "mqtt", *args],
         env=os.environ | {"ZHKH_DATABASE_URL": database},
@@ -226,3 +225,42 @@ def test_two_consumers_share_a_subscription_exactly_once(town: str) -> None:
     assert sum(handled) == 1000, outputs
     assert all(n > 0 for n in handled), f"both consumers took a share: {handled}"
     assert count(Reading) == 1000
+
+
+def test_messages_published_while_the_consumer_is_down_wait_for_it(town: str) -> None:
+    """Without --client-id the consumer comes back under the same session (its id is derived
+    from the host and the database), so what was published meanwhile is delivered."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    first = consumer_process(town, prefix, None, "--idle-exit", "0.5")
+    output, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, output
+    publish_all(platform_messages(prefix, 5))
+    second = consumer_process(town, prefix, None, "--idle-exit", "3")
+    output, _ = second.communicate(timeout=60)
+    assert second.returncode == 0, output
+    assert count(Reading) == 5
+
+
+def test_a_message_the_pipeline_fails_on_is_kept_and_the_rest_go_on(
+    consumer_thread: Callable[[list[tuple[str, str]]], MqttConsumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the pipeline trips over, the consumer finds the message, keeps it as a dead
+    letter and stores the others of its batch; it does not retry the batch for ever."""
+    real = process_messages
+
+    def trips_over_poison(session: Session, messages: list[RawMessage]) -> list[MessageResult]:
+        if any(b"poison" in message.payload for message in messages):
+            raise RuntimeError("the pipeline tripped")
+        return real(session, messages)
+
+    monkeypatch.setattr(mqtt_consumer, "process_messages", trips_over_poison)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    consumer = consumer_thread(routes(prefix))
+    good = platform_messages(prefix, 4)
+    publish_all([*good[:2], (f"{prefix}/zhkh/x", b'{"poison": true}'), *good[2:]])
+    wait_for(lambda: consumer.stats.messages >= 5)
+    assert count(Reading) == 4
+    with session_scope() as session:
+        [letter] = session.scalars(select(DeadLetter)).all()
+        assert letter.payload == b'{"poison": true}'
+        assert letter.reason == "could not be processed (RuntimeError): the pipeline tripped"

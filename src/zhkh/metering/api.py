@@ -26,7 +26,7 @@ from zhkh.identity.models import ApiToken
 from zhkh.metering.errors import MeterNotFound, OutsideReadingWindow, TooManyReadings
 from zhkh.metering.intake import IncomingReading, Outcome, Status, ingest
 from zhkh.metering.iot import FORMATS
-from zhkh.metering.messages import MessageStatus, RawMessage, process_messages
+from zhkh.metering.messages import MessageStatus, RawMessage, process_or_keep
 from zhkh.metering.models import Consumption, DeadLetter, Device, Meter, Reading
 from zhkh.metering.schemas import (
     MAX_BATCH,
@@ -43,6 +43,7 @@ from zhkh.metering.schemas import (
     ResidentReadingIn,
 )
 from zhkh.metering.service import correct_reading, meter_by_serial
+from zhkh.metering.validation import MalformedReading, well_formed_name
 
 router = APIRouter(prefix="/api/v1", tags=["metering"])
 Writer = Annotated[ApiToken, Depends(require_scope("readings:write"))]
@@ -114,7 +115,10 @@ def post_readings(batch: ReadingBatchIn, session: SessionDep, token: Writer) -> 
     accepted, duplicate, rejected (with the reason) or quarantined (no such live meter)."""
     if len(batch.readings) > MAX_BATCH:
         raise TooManyReadings(f"at most {MAX_BATCH} readings per request, got {len(batch.readings)}")
-    expanded = [_expand(item, "api") for item in batch.readings]
+    try:
+        expanded = [_expand(item, "api") for item in batch.readings]
+    except MalformedReading as exc:
+        raise ReadingRejected(f"a reading cannot be used: {exc}") from exc
     outcomes = ingest(session, [r for readings in expanded for r in readings]).outcomes
     results, position = [], 0
     for index, readings in enumerate(expanded):
@@ -246,8 +250,13 @@ def get_my_meters(session: SessionDep, token: Resident) -> list[MeterOut]:
     return [_meter_out(session, meter) for meter in meters]
 
 
-@router.post("/me/readings", response_model=ReadingResult, status_code=201)
-def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resident) -> ReadingResult:
+@router.post(
+    "/me/readings",
+    response_model=ReadingResult,
+    status_code=201,
+    responses={422: {"description": "rejected: the reason is in detail; the reading is kept as rejected"}},
+)
+def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resident) -> ReadingResult | JSONResponse:
     """Submit a reading of one's own meter, within the manager's reading window."""
     account = _account(session, token)
     meter = session.scalar(select(Meter).where(Meter.serial == reading.serial, Meter.account_id == account.id))
@@ -260,7 +269,9 @@ def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resi
     readings = _expand(item, "resident")
     result = ReadingResult.model_validate(_result(0, [r.zone for r in readings], ingest(session, readings).outcomes))
     if result.status == Status.REJECTED:
-        raise ReadingRejected(result.detail or "the reading was not accepted")
+        # Answered, not raised: raising would roll back, and a rejected reading is kept too.
+        refusal = ReadingRejected(result.detail or "the reading was not accepted")
+        return JSONResponse(refusal.to_dict(), status_code=refusal.status_code)
     return result
 
 
@@ -298,7 +309,7 @@ async def post_integration(
         f"/api/v1/integrations/{fmt}/event/{event}" if fmt == "chirpstack" else f"/api/v1/integrations/{fmt}/{event}"
     )
     body = await request.body()
-    result = process_messages(session, [RawMessage("http", fmt, topic, body, utc_now())])[0]
+    result = process_or_keep(session, RawMessage("http", fmt, topic, body, utc_now()))
     if result.status is MessageStatus.DEAD_LETTER:
         return JSONResponse({"error": "InvalidMessage", "detail": result.reason}, status_code=400)
     return JSONResponse(
@@ -324,8 +335,8 @@ async def post_waterius(
     received_at = utc_now()
     try:
         document: Any = json.loads(body)
-        esp_id = str(document["esp_id"])
-    except (ValueError, KeyError, TypeError):
+        esp_id = well_formed_name(str(document["esp_id"]), "esp_id")
+    except (ValueError, KeyError, TypeError, RecursionError):
         _dead(session, body, received_at, "not a waterius JSON body with an esp_id")
         return JSONResponse(
             {"error": "InvalidMessage", "detail": "not a waterius JSON body with an esp_id"}, status_code=400
@@ -338,7 +349,7 @@ async def post_waterius(
         )
     if device.secret_hash is None or hashlib.sha256((waterius_token or "").encode()).hexdigest() != device.secret_hash:
         raise Unauthorized(f"the Waterius-Token does not match device {esp_id}")
-    result = process_messages(session, [RawMessage("http", "waterius", "/api/v1/waterius", body, received_at)])[0]
+    result = process_or_keep(session, RawMessage("http", "waterius", "/api/v1/waterius", body, received_at))
     if result.status is MessageStatus.DEAD_LETTER:
         return JSONResponse({"error": "InvalidMessage", "detail": result.reason}, status_code=400)
     statuses = sorted({outcome.status.value for outcome in result.readings})

@@ -22,6 +22,7 @@ from zhkh.core.values import parse_date, parse_decimal, parse_int
 from zhkh.housing.models import Account, Building, Premise
 from zhkh.metering.intake import IncomingReading, IntakeReport, ingest
 from zhkh.metering.models import Meter, MeterScope, Service
+from zhkh.metering.validation import MalformedReading
 
 # Digits before the decimal point when the file does not say: household water and gas meters
 # count to 99999, electricity meters to 999999, flat heat meters to 9999 (Gcal).
@@ -181,6 +182,7 @@ READINGS_SPEC = TableSpec(
     ),
 )
 READING_CHUNK = 10_000
+MAX_SOURCE_LENGTH = 40
 
 
 def parse_moment(text: str, zone: ZoneInfo) -> datetime:
@@ -201,9 +203,18 @@ def parse_moment(text: str, zone: ZoneInfo) -> datetime:
 
 def reading_rows(values: Mapping[str, str], zone: ZoneInfo, default_source: str) -> list[IncomingReading]:
     """One row of a readings file -> one reading per zone it gives."""
+    try:
+        return _row_readings(values, zone, default_source)
+    except MalformedReading as exc:  # a year-9999 date, a 13-digit value, an 80-character serial
+        raise RowError(str(exc)) from exc
+
+
+def _row_readings(values: Mapping[str, str], zone: ZoneInfo, default_source: str) -> list[IncomingReading]:
     serial = required(values, "serial")
     taken_at = parsed(values, "date", lambda text: parse_moment(text, zone))
     source = values.get("source") or default_source
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise RowError(f"source is longer than {MAX_SOURCE_LENGTH} characters: {source[:MAX_SOURCE_LENGTH]}…")
     single = values.get("value", "")
     zoned = [(zone_number, values.get(f"value_t{zone_number}", "")) for zone_number in (1, 2, 3)]
     if single and any(text for _, text in zoned):

@@ -57,7 +57,17 @@ from zhkh.metering.models import (
     Reading,
     ReadingStatus,
 )
-from zhkh.metering.validation import Decision, Flag, MeterFacts, Point, Verdict, judge
+from zhkh.metering.validation import (
+    Decision,
+    Flag,
+    MeterFacts,
+    Point,
+    Verdict,
+    judge,
+    well_formed_moment,
+    well_formed_name,
+    well_formed_value,
+)
 
 CHUNK = 5_000
 
@@ -89,6 +99,14 @@ class IncomingReading:
     device: DeviceChannel | None = None
     source: str = "api"
     source_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse (``MalformedReading``) what no reading can be, whichever path built it: the
+        database must never see an infinite value, a year-9999 time or a 10 KiB serial."""
+        object.__setattr__(self, "value", well_formed_value(self.value, "value"))
+        object.__setattr__(self, "taken_at", well_formed_moment(self.taken_at, "taken_at"))
+        if self.serial is not None:
+            object.__setattr__(self, "serial", well_formed_name(self.serial, "serial"))
 
 
 @dataclass(frozen=True, slots=True)

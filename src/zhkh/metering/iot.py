@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from zhkh.metering.validation import well_formed_moment, well_formed_name, well_formed_value
+
 FORMATS = ("platform", "chirpstack", "tts", "wmbusmeters", "waterius")
 # Where each format is published by default (MQTT topic filters).
 DEFAULT_ROUTES: tuple[tuple[str, str], ...] = (
@@ -74,14 +76,21 @@ class Parsed:
 
 
 def parse_message(fmt: str, topic: str, payload: bytes, received_at: datetime, *, retained: bool = False) -> Parsed:
-    """Parse one message of ``fmt`` that arrived on ``topic``. Raises ``MessageError``."""
-    if fmt == "waterius" and _waterius_field_topic(topic):
-        return _waterius_field(topic, payload, received_at, retained)
-    document = _json(payload)
+    """Parse one message of ``fmt`` that arrived on ``topic``. Raises ``MessageError``, and only
+    that: whatever a device sends, the worst outcome is a dead letter with a reason."""
     parser = _PARSERS.get(fmt)
     if parser is None:
         raise MessageError(f"unknown message format {fmt!r}; known: {', '.join(FORMATS)}")
-    return parser(topic, document, received_at)
+    try:
+        if fmt == "waterius" and _waterius_field_topic(topic, payload):
+            return _waterius_field(topic, payload, received_at, retained)
+        return parser(topic, _json(payload), received_at)
+    except MessageError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+        # A shape the parsers did not foresee (a number where text belongs, null for a list):
+        # still the sender's fault, still a dead letter rather than a stuck consumer.
+        raise MessageError(f"unexpected message shape: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _json(payload: bytes) -> Any:
@@ -91,6 +100,8 @@ def _json(payload: bytes) -> Any:
         raise MessageError("payload is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise MessageError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise MessageError("payload is nested too deeply to be a meter message") from exc
 
 
 def _object(document: Any, what: str) -> Mapping[str, Any]:
@@ -116,9 +127,9 @@ def parse_time(text: Any, what: str) -> datetime:
     offset = "+00:00" if offset == "Z" else (offset if ":" in offset else f"{offset[:3]}:{offset[3:]}")
     micro = f".{fraction[:6].ljust(6, '0')}" if fraction else ""  # Python keeps microseconds
     try:
-        return datetime.fromisoformat(f"{moment}{micro}{offset}").astimezone(UTC)
+        return well_formed_moment(datetime.fromisoformat(f"{moment}{micro}{offset}"), what)
     except ValueError as exc:
-        raise MessageError(f"{what}: not a timestamp: {text!r}") from exc
+        raise MessageError(f"{what}: not a timestamp: {text!r} ({exc})") from exc
 
 
 def decimal_value(value: Any, what: str) -> Decimal:
@@ -129,9 +140,25 @@ def decimal_value(value: Any, what: str) -> Decimal:
         number = Decimal(str(value).strip())
     except InvalidOperation as exc:
         raise MessageError(f"{what} must be a number, got {value!r}") from exc
-    if not number.is_finite():
-        raise MessageError(f"{what} must be a finite number, got {value!r}")
-    return number
+    try:
+        return well_formed_value(number, what)
+    except ValueError as exc:
+        raise MessageError(str(exc)) from exc
+
+
+def name(value: Any, what: str) -> str:
+    """A serial number or device id from a message."""
+    if not isinstance(value, str):
+        raise MessageError(f"{what} must be a string, got {json.dumps(value, default=str)[:40]}")
+    try:
+        return well_formed_name(value, what)
+    except ValueError as exc:
+        raise MessageError(str(exc)) from exc
+
+
+def _reference(value: Any) -> str | None:
+    """A message id kept for provenance; whatever its JSON type, as text."""
+    return None if value is None else str(value)[:200]
 
 
 def flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -160,14 +187,12 @@ def _platform(_topic: str, document: Any, _received_at: datetime) -> Parsed:
 
 
 def platform_reading(item: Mapping[str, Any], where: str) -> list[SerialReading]:
-    serial = item.get("serial")
-    if not isinstance(serial, str) or not serial.strip():
-        raise MessageError(f"{where}: serial must be a non-empty string")
+    serial = name(item.get("serial"), f"{where}: serial")
     taken_at = parse_time(item.get("ts"), f"{where}: ts")
     if "value" in item and "values" in item:
         raise MessageError(f"{where}: give value or values, not both")
     if "value" in item:
-        return [SerialReading(serial.strip(), taken_at, decimal_value(item["value"], f"{where}: value"))]
+        return [SerialReading(serial, taken_at, decimal_value(item["value"], f"{where}: value"))]
     values = item.get("values")
     if not isinstance(values, dict) or not values:
         raise MessageError(f"{where}: value or values is required")
@@ -175,9 +200,7 @@ def platform_reading(item: Mapping[str, Any], where: str) -> list[SerialReading]
     for key, value in values.items():
         if key not in ("t1", "t2", "t3"):
             raise MessageError(f"{where}: values has {key!r}; zones are t1, t2, t3")
-        readings.append(
-            SerialReading(serial.strip(), taken_at, decimal_value(value, f"{where}: values.{key}"), int(key[1]))
-        )
+        readings.append(SerialReading(serial, taken_at, decimal_value(value, f"{where}: values.{key}"), int(key[1])))
     return readings
 
 
@@ -189,14 +212,12 @@ def _chirpstack(topic: str, document: Any, received_at: datetime) -> Parsed:
     if not topic.endswith("/event/up"):
         return Parsed(ignored=f"ChirpStack {topic.rsplit('/', 1)[-1]} event, not an uplink")
     info = _object(event.get("deviceInfo"), "deviceInfo")
-    dev_eui = info.get("devEui")
-    if not isinstance(dev_eui, str) or not dev_eui:
-        raise MessageError("deviceInfo.devEui is missing")
+    dev_eui = name(info.get("devEui"), "deviceInfo.devEui")
     decoded = event.get("object")
     if decoded is None:
         raise MessageError("uplink has no decoded object: the device profile has no codec, or decoding failed")
     taken_at = parse_time(event["time"], "time") if "time" in event else received_at
-    message_id = event.get("deduplicationId")
+    message_id = _reference(event.get("deduplicationId"))
     return Parsed(
         devices=[
             DeviceMessage("chirpstack", dev_eui.lower(), taken_at, flatten(_object(decoded, "object")), message_id)
@@ -210,18 +231,21 @@ def _tts(topic: str, document: Any, received_at: datetime) -> Parsed:
         return Parsed(ignored="not an uplink")
     ids = _object(envelope.get("end_device_ids"), "end_device_ids")
     uplink = _object(envelope.get("uplink_message"), "uplink_message")
-    dev_eui = ids.get("dev_eui") or ids.get("device_id")
-    if not isinstance(dev_eui, str) or not dev_eui:
-        raise MessageError("end_device_ids.dev_eui is missing")
+    dev_eui = name(ids.get("dev_eui") or ids.get("device_id"), "end_device_ids.dev_eui")
     decoded = uplink.get("decoded_payload")
     if decoded is None:
         raise MessageError("uplink has no decoded_payload: no payload formatter, or it failed")
     stamp = uplink.get("received_at") or envelope.get("received_at")
     taken_at = parse_time(stamp, "received_at") if stamp else received_at
-    correlation = next((c for c in envelope.get("correlation_ids", []) if str(c).startswith("as:up:")), None)
+    correlations = envelope.get("correlation_ids") or []
+    if not isinstance(correlations, list):
+        correlations = []
+    correlation = next((c for c in correlations if str(c).startswith("as:up:")), None)
     return Parsed(
         devices=[
-            DeviceMessage("tts", dev_eui.lower(), taken_at, flatten(_object(decoded, "decoded_payload")), correlation)
+            DeviceMessage(
+                "tts", dev_eui.lower(), taken_at, flatten(_object(decoded, "decoded_payload")), _reference(correlation)
+            )
         ]
     )
 
@@ -233,9 +257,7 @@ _WMBUS_FIXED = {"_", "media", "meter", "name", "id", "timestamp", "device", "rss
 
 def _wmbusmeters(_topic: str, document: Any, received_at: datetime) -> Parsed:
     telegram = _object(document, "wmbusmeters telegram")
-    meter_id = telegram.get("id")
-    if not isinstance(meter_id, str) or not meter_id:
-        raise MessageError("telegram has no id")
+    meter_id = name(telegram.get("id"), "telegram id")
     taken_at = parse_time(telegram["timestamp"], "timestamp") if "timestamp" in telegram else received_at
     fields = {key: value for key, value in telegram.items() if key not in _WMBUS_FIXED}
     return Parsed(devices=[DeviceMessage("wmbusmeters", meter_id, taken_at, fields, None)])
@@ -246,9 +268,9 @@ def _wmbusmeters(_topic: str, document: Any, received_at: datetime) -> Parsed:
 
 def _waterius(_topic: str, document: Any, received_at: datetime) -> Parsed:
     body = _object(document, "waterius message")
-    esp_id = body.get("esp_id")
-    if esp_id is None:
+    if body.get("esp_id") is None:
         raise MessageError("waterius message has no esp_id")
+    esp_id = name(str(body["esp_id"]), "esp_id")
     taken_at = received_at
     if "timestamp" in body:
         stamped = parse_time(body["timestamp"], "timestamp")
@@ -262,29 +284,36 @@ def _waterius(_topic: str, document: Any, received_at: datetime) -> Parsed:
             # ch* are single-precision floats printed with noise (122.8399963): round to a litre.
             fields[f"ch{channel}"] = _litres(decimal_value(fields[f"ch{channel}"], f"ch{channel}"))
     message_id = f"{esp_id}:{body.get('imp0', '')}:{body.get('imp1', '')}"
-    return Parsed(devices=[DeviceMessage("waterius", str(esp_id), taken_at, fields, message_id)])
+    return Parsed(devices=[DeviceMessage("waterius", esp_id, taken_at, fields, message_id)])
 
 
-def _waterius_field_topic(topic: str) -> bool:
-    parts = topic.split("/")
-    return len(parts) >= 3 and parts[0] == "waterius"
+def _waterius_field_topic(topic: str, payload: bytes) -> bool:
+    """waterius publishes either its whole JSON object on ``<base>`` or one plain value per
+    ``<base>/<field>``; the base topic is the user's choice (``waterius/<esp_id>`` by default),
+    so the payload tells the modes apart, not the topic's first segment."""
+    return topic.endswith("/set") or not payload.lstrip().startswith(b"{")
 
 
 def _waterius_field(topic: str, payload: bytes, received_at: datetime, retained: bool) -> Parsed:
-    """The one-value-per-topic mode: ``waterius/<esp_id>/<field>``. Only ``ch0``/``ch1`` carry
-    readings; a retained value replayed on subscribe is an old reading, not a new one."""
+    """The one-value-per-topic mode: ``<base>/<field>`` where the base ends in the esp_id. Only
+    ``ch0``/``ch1`` carry readings; ``<field>/set`` are commands to the device, and a retained
+    value replayed on subscribe is an old reading, not a new one."""
     parts = topic.split("/")
-    esp_id, name = parts[1], "/".join(parts[2:])
-    if name not in ("ch0", "ch1"):
-        return Parsed(ignored=f"waterius field {name!r} carries no reading")
+    if topic.endswith("/set"):
+        return Parsed(ignored="a command to the device, not a message from it")
+    if len(parts) < 2:
+        raise MessageError(f"a waterius field topic is <base>/<esp_id>/<field>, got {topic!r}")
+    esp_id, field_name = name(parts[-2], "esp_id (topic)"), parts[-1]
+    if field_name not in ("ch0", "ch1"):
+        return Parsed(ignored=f"not a JSON object, and waterius field {field_name!r} carries no reading")
     if retained:
         return Parsed(ignored="a retained value replayed on subscribe")
     try:
         text = payload.decode().strip()
     except UnicodeDecodeError as exc:
         raise MessageError("payload is not UTF-8 text") from exc
-    value = _litres(decimal_value(text, name))
-    return Parsed(devices=[DeviceMessage("waterius", esp_id, received_at, {name: value}, None)])
+    value = _litres(decimal_value(text, field_name))
+    return Parsed(devices=[DeviceMessage("waterius", esp_id, received_at, {field_name: value}, None)])
 
 
 def _litres(value: Decimal) -> Decimal:

@@ -4,6 +4,7 @@ whatever cannot be read into the dead-letter table with its raw bytes and the re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from zhkh.alarms.models import AlarmKind
@@ -19,6 +21,8 @@ from zhkh.metering.intake import DeviceChannel, IncomingReading, Outcome, ingest
 from zhkh.metering.iot import DeviceMessage, MessageError, Parsed, parse_message
 from zhkh.metering.mapping import ModelMapping
 from zhkh.metering.models import DeadLetter, Device, DeviceBinding, DeviceModel, Meter
+
+log = logging.getLogger("zhkh.metering.messages")
 
 
 class MessageStatus(StrEnum):
@@ -50,6 +54,20 @@ class _Pending:
     flags: list[tuple[Device, dict[str, bool], datetime]] = field(default_factory=list)
 
 
+def process_or_keep(session: Session, message: RawMessage) -> MessageResult:
+    """Handle one message in a savepoint; should the pipeline fail on it for any reason but the
+    database being away, it is rolled back and kept as a dead letter, so nothing is lost and the
+    sender gets an answer rather than a crash."""
+    try:
+        with session.begin_nested():
+            return process_messages(session, [message])[0]
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        log.exception("a %s message on %s could not be processed", message.format, message.topic)
+        return dead_letter(session, message, f"could not be processed ({type(exc).__name__}): {str(exc)[:300]}")
+
+
 def process_messages(session: Session, messages: Sequence[RawMessage]) -> list[MessageResult]:
     """Handle a batch of messages in the caller's transaction; one result per message, in order."""
     results: list[MessageResult] = []
@@ -60,7 +78,7 @@ def process_messages(session: Session, messages: Sequence[RawMessage]) -> list[M
                 message.format, message.topic, message.payload, message.received_at, retained=message.retained
             )
         except MessageError as exc:
-            results.append(_dead(session, message, str(exc)))
+            results.append(dead_letter(session, message, str(exc)))
             continue
         results.append(MessageResult(MessageStatus.IGNORED, outcome.ignored))
         parsed.append((index, outcome))
@@ -72,8 +90,8 @@ def process_messages(session: Session, messages: Sequence[RawMessage]) -> list[M
         message = messages[index]
         try:
             readings = _readings_of(outcome, devices, message, pending)
-        except MessageError as exc:
-            results[index] = _dead(session, message, str(exc))
+        except (ValueError, ArithmeticError) as exc:  # MessageError, MalformedReading, a mapped value
+            results[index] = dead_letter(session, message, str(exc))
             continue
         if readings or outcome.devices:
             results[index] = MessageResult(MessageStatus.PROCESSED)
@@ -182,7 +200,8 @@ def _places(session: Session, device_ids: set[int]) -> dict[int, tuple[int, int 
     return {row.device_id: (row.building_id, row.account_id, row.serial) for row in rows}
 
 
-def _dead(session: Session, message: RawMessage, reason: str) -> MessageResult:
+def dead_letter(session: Session, message: RawMessage, reason: str) -> MessageResult:
+    """Keep ``message`` as it came, with why it could not be used, for an operator to replay."""
     session.execute(
         insert(DeadLetter).values(
             transport=message.transport,

@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
+import socket
 import threading
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlparse
+from functools import partial
+from pathlib import PurePath
+from typing import TypeVar
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -25,14 +29,21 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from zhkh.core.clock import utc_now
 from zhkh.core.db import session_scope
 from zhkh.core.errors import InvalidInput
 from zhkh.metering.iot import DEFAULT_ROUTES, FORMATS
-from zhkh.metering.messages import MessageResult, MessageStatus, RawMessage, process_messages
+from zhkh.metering.messages import MessageResult, MessageStatus, RawMessage, dead_letter, process_messages
 
 log = logging.getLogger("zhkh.mqtt")
+_SESSION_TAKEN_OVER = 142  # MQTT 5 reason code of a DISCONNECT
+_T = TypeVar("_T")
+
+
+class _Stopping(Exception):
+    """Asked to stop while waiting for the database: leave the batch unacknowledged."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +52,33 @@ class Broker:
     port: int
     username: str | None = None
     password: str | None = None
+    tls: bool = False
 
     @classmethod
     def parse(cls, url: str) -> Broker:
+        """``mqtt://[user:password@]host[:port]``, or ``mqtts://`` for TLS (port 8883 by
+        default, the system's certificate authorities). User and password are percent-decoded,
+        so a password with ``@`` or ``:`` is written ``%40``, ``%3A``."""
         parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
-            raise InvalidInput(f"a broker is given as mqtt://host:port, got {url!r}")
-        return cls(parsed.hostname, parsed.port or 1883, parsed.username, parsed.password)
+        if parsed.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parsed.hostname:
+            raise InvalidInput(f"a broker is given as mqtt://host:port or mqtts://host:port, got {url!r}")
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(
+            parsed.hostname,
+            parsed.port or (8883 if tls else 1883),
+            unquote(parsed.username) if parsed.username else None,
+            unquote(parsed.password) if parsed.password else None,
+            tls,
+        )
+
+
+def default_client_id(group: str | None, database: str | None = None) -> str:
+    """A client id that is the same every time this consumer starts on this host for this
+    database: the broker keeps the session (and the messages that arrive meanwhile) under it.
+    Random ids would leave a new session behind at every restart and lose what was queued for
+    the old one."""
+    parts = ["zhkh-ingest", socket.gethostname(), PurePath(database).stem if database else "", group or ""]
+    return "-".join(re.sub(r"[^A-Za-z0-9_-]", "-", part)[:40] for part in parts if part)
 
 
 def parse_route(text: str) -> tuple[str, str]:
@@ -103,13 +134,16 @@ class MqttConsumer:
         self._inbox: queue.Queue[_Delivery] = queue.Queue()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"zhkh-ingest-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or default_client_id(group, engine.url.database),
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
+        if broker.tls:
+            self._client.tls_set()
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         # Messages in flight to us, unacknowledged: enough for two batches (we acknowledge a batch
         # after its commit), not more: a broker looks an acknowledgement up among them.
@@ -128,6 +162,18 @@ class MqttConsumer:
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self.subscriptions()])
         self.connected.set()
         log.info("connected to %s:%s, subscribed to %s", self.broker.host, self.broker.port, self.subscriptions())
+
+    def _on_disconnect(
+        self, client: mqtt.Client, _userdata: object, _flags: object, reason: object, _props: object
+    ) -> None:
+        if getattr(reason, "value", None) == _SESSION_TAKEN_OVER:
+            log.error(
+                "another client connected with client id %r and took this consumer's session; "
+                "give each consumer its own --client-id",
+                client._client_id.decode(),
+            )
+        else:
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(
@@ -177,27 +223,60 @@ class MqttConsumer:
         return batch
 
     def _handle(self, batch: list[_Delivery], stop: threading.Event) -> None:
-        """Commit the batch, then acknowledge it. If the database is away, keep the batch (still
-        unacknowledged) and try again: nothing is lost and nothing is counted twice."""
+        """Commit the batch, then acknowledge it. Nothing is lost and nothing is counted twice:
+        while the database is away the batch waits (unacknowledged) and is tried again; a message
+        the pipeline cannot handle goes to the dead letters and does not hold up the others."""
         routed = [message for message in map(self._raw, batch) if message is not None]
-        delay = 0.5
-        while True:
-            try:
-                with session_scope(self.engine) as session:
-                    results = process_messages(session, routed)
-                break
-            except Exception:
-                if stop.is_set():
-                    return
-                log.exception("could not store a batch of %d messages; retrying in %.1f s", len(batch), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 30)
+        try:
+            results = self._store(routed, stop)
+        except _Stopping:
+            return
         if self.crash_after_commits is not None and self.stats.batches + 1 >= self.crash_after_commits:
             os._exit(70)  # committed, not acknowledged: the broker must deliver these again
         for delivery in batch:
             if delivery.qos > 0:
                 self._client.ack(delivery.mid, delivery.qos)
         self._count(batch, results)
+
+    def _store(self, routed: list[RawMessage], stop: threading.Event) -> list[MessageResult]:
+        try:
+            return self._retrying(partial(self._commit, routed), stop)
+        except _Stopping:
+            raise
+        except Exception:
+            log.exception("a batch of %d messages failed; storing them one by one", len(routed))
+        results: list[MessageResult] = []
+        for message in routed:
+            try:
+                results += self._retrying(partial(self._commit, [message]), stop)
+            except _Stopping:
+                raise
+            except Exception as exc:
+                reason = f"could not be processed ({type(exc).__name__}): {str(exc)[:300]}"
+                results.append(self._retrying(partial(self._bury, message, reason), stop))
+        return results
+
+    def _commit(self, messages: list[RawMessage]) -> list[MessageResult]:
+        with session_scope(self.engine) as session:
+            return process_messages(session, messages)
+
+    def _bury(self, message: RawMessage, reason: str) -> MessageResult:
+        with session_scope(self.engine) as session:
+            return dead_letter(session, message, reason)
+
+    def _retrying(self, work: Callable[[], _T], stop: threading.Event) -> _T:
+        """Run ``work``, again and again while the database cannot be reached (and only then:
+        any other error is about the messages, and retrying would never end)."""
+        delay = 0.5
+        while True:
+            try:
+                return work()
+            except (OperationalError, InterfaceError):
+                if stop.is_set():
+                    raise _Stopping from None
+                log.exception("the database is unreachable; retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30)
 
     def _raw(self, delivery: _Delivery) -> RawMessage | None:
         fmt = self._format_of(delivery.topic)

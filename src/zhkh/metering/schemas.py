@@ -2,34 +2,59 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from zhkh.metering.models import MeterScope, Provenance, Service
+from zhkh.metering.validation import EARLIEST_READING, LATEST_READING, well_formed_moment, well_formed_value
 
 
-class ReadingIn(BaseModel):
-    serial: str = Field(min_length=1, max_length=64, description="the meter's serial number")
-    taken_at: datetime | date = Field(description="when it was read: a date (local midnight) or a time with offset")
+class _Values(BaseModel):
+    """``value`` for single-rate meters or ``values`` per zone, each a possible reading value."""
+
     value: Decimal | None = Field(default=None, description="single-rate meters")
     values: dict[str, Decimal] | None = Field(default=None, description='multi-zone meters: {"t1": ..., "t2": ...}')
-    source: str | None = Field(default=None, max_length=40, description="where it came from; default api")
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else well_formed_value(value, "value")
 
     @field_validator("values")
     @classmethod
     def _zones(cls, values: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
-        if values is not None and (not values or set(values) - {"t1", "t2", "t3"}):
+        if values is None:
+            return None
+        if not values or set(values) - {"t1", "t2", "t3"}:
             raise ValueError("values are keyed t1, t2, t3")
-        return values
+        return {key: well_formed_value(value, f"values.{key}") for key, value in values.items()}
 
     @model_validator(mode="after")
-    def _one_of(self) -> ReadingIn:
+    def _one_of(self) -> _Values:
         if (self.value is None) == (self.values is None):
             raise ValueError("give value or values, exactly one")
         return self
+
+
+class ReadingIn(_Values):
+    serial: str = Field(min_length=1, max_length=64, description="the meter's serial number")
+    taken_at: datetime | date = Field(description="when it was read: a date (local midnight) or a time with offset")
+    source: str | None = Field(default=None, max_length=40, description="where it came from; default api")
+
+    @field_validator("taken_at")
+    @classmethod
+    def _moment(cls, moment: datetime | date) -> datetime | date:
+        if isinstance(moment, datetime):
+            if moment.tzinfo is None:  # local time, given its zone later; its year is checked here
+                well_formed_moment(moment.replace(tzinfo=UTC), "taken_at")
+                return moment
+            return well_formed_moment(moment, "taken_at")
+        if not EARLIEST_READING.year <= moment.year < LATEST_READING.year:
+            raise ValueError(f"taken_at must be between 1970 and 2099, got {moment.isoformat()}")
+        return moment
 
 
 MAX_BATCH = 10_000
@@ -65,21 +90,18 @@ class ReadingBatchOut(BaseModel):
     results: list[ReadingResult]
 
 
-class ResidentReadingIn(BaseModel):
+class ResidentReadingIn(_Values):
     serial: str = Field(min_length=1, max_length=64)
-    value: Decimal | None = None
-    values: dict[str, Decimal] | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> ResidentReadingIn:
-        if (self.value is None) == (self.values is None):
-            raise ValueError("give value or values, exactly one")
-        return self
 
 
 class CorrectionIn(BaseModel):
     value: Decimal
     reason: str = Field(min_length=3, max_length=500)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: Decimal) -> Decimal:
+        return well_formed_value(value, "value")
 
 
 class ReadingOut(BaseModel):

@@ -8,14 +8,73 @@ readings just before and just after it), so a late reading is checked like any o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 # Readings are often dated to a day, so any interval is allowed at least a day's maximum flow.
 MIN_JUMP_WINDOW = timedelta(hours=24)
 CLOCK_SKEW = timedelta(minutes=5)
+
+# What a reading can be at all, before it is judged against its meter. Anything outside these
+# is malformed input (refused at the door, never stored): no meter shows 13 digits, no reading
+# predates 1970 or is dated after 2099, and a value's precision beyond a nanolitre-cubic-metre
+# is floating-point noise from a device decoder (0.1 * 3 = 0.30000000000000004), rounded away.
+MAX_INTEGER_DIGITS = 12
+VALUE_QUANTUM = Decimal("1e-9")
+_QUANTUM_EXPONENT = -9
+EARLIEST_READING = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_READING = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_NAME_LENGTH = 64
+
+
+class MalformedReading(ValueError):
+    """A value, time or name no reading can have; the message says what and why."""
+
+
+def well_formed_value(value: Decimal, what: str) -> Decimal:
+    """``value`` as a reading value, with decoder float noise below 1e-9 rounded off."""
+    if not value.is_finite():
+        raise MalformedReading(f"{what} must be a finite number, got {_clip(value)}")
+    if value.adjusted() >= MAX_INTEGER_DIGITS:
+        raise MalformedReading(
+            f"{what} has more than {MAX_INTEGER_DIGITS} digits before the decimal point: {_clip(value)}"
+        )
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < _QUANTUM_EXPONENT:
+        return value.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_UP)
+    return value
+
+
+def well_formed_moment(moment: datetime, what: str) -> datetime:
+    """``moment`` in UTC, if it is a time a reading can have been taken at."""
+    if moment.tzinfo is None:
+        raise MalformedReading(f"{what} needs its UTC offset: {moment.isoformat()}")
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-12:00 is past the end of the calendar
+        raise MalformedReading(f"{what} is out of range: {moment.isoformat()}") from exc
+    if not EARLIEST_READING <= in_utc < LATEST_READING:
+        raise MalformedReading(f"{what} must be between 1970 and 2099, got {moment.isoformat()}")
+    return in_utc
+
+
+def well_formed_name(text: str, what: str) -> str:
+    """A serial number or device id: trimmed, 1 to 64 printable characters."""
+    name = text.strip()
+    if not name:
+        raise MalformedReading(f"{what} is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise MalformedReading(f"{what} is longer than {MAX_NAME_LENGTH} characters: {name[:MAX_NAME_LENGTH]}…")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise MalformedReading(f"{what} contains control characters: {name!r}")
+    return name
+
+
+def _clip(value: Decimal) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 class Verdict(StrEnum):

@@ -159,3 +159,54 @@ def test_waterius_posts_get_200_and_are_idempotent(client: TestClient, session: 
     assert client.post("/api/v1/waterius", content=b"garbage", headers=headers).status_code == 400
     reasons = [d.reason for d in session.scalars(select(DeadLetter).order_by(DeadLetter.id))]
     assert reasons == ["unknown waterius device 1", "not a waterius JSON body with an esp_id"]
+
+
+@pytest.mark.parametrize(
+    ("reading", "complaint"),
+    [
+        ({"taken_at": "9999-12-31T23:59:59-12:00", "value": "1"}, "out of range"),
+        ({"taken_at": "0001-01-01T00:00:00+14:00", "value": "1"}, "out of range"),
+        ({"taken_at": "2150-01-01", "value": "1"}, "between 1970 and 2099"),
+        ({"taken_at": "2026-02-25", "value": "1e400000"}, "more than 12 digits"),
+        ({"taken_at": "2026-02-25", "value": "NaN"}, "finite number"),
+        ({"taken_at": "2026-02-25", "values": {"t1": "1e-400000", "t2": "Infinity"}}, "finite number"),
+    ],
+)
+def test_readings_no_meter_can_have_get_422_with_the_reason(
+    client: TestClient, session: Session, reading: dict[str, object], complaint: str
+) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    response = client.post("/api/v1/readings", json={"readings": [{"serial": "CW-1001", **reading}]}, headers=writer)
+    assert response.status_code == 422
+    assert complaint in response.text
+    assert len(response.text) < 2000, "the answer does not echo a 400,000-digit number"
+    assert session.scalar(select(Reading)) is None
+
+
+def test_resident_mistakes_get_422_and_rejected_readings_are_kept(client: TestClient, session: Session) -> None:
+    resident = bearer(session, "кв. 1", ["resident"], "account:1001")
+    session.execute(update(Organisation).values(reading_window_from=1, reading_window_to=31))
+    for values in ({"x": "1"}, {}):
+        answer = client.post("/api/v1/me/readings", json={"serial": "CW-1001", "values": values}, headers=resident)
+        assert answer.status_code == 422
+        assert "values are keyed t1, t2, t3" in answer.text
+    assert client.post("/api/v1/me/readings", json={"serial": "CW-1001", "value": "12.5"}, headers=resident).is_success
+    lower = client.post("/api/v1/me/readings", json={"serial": "CW-1001", "value": "11"}, headers=resident)
+    assert lower.status_code == 422
+    assert lower.json()["error"] == "ReadingRejected"
+    kept = session.scalars(select(Reading.status).where(Reading.value == 11)).all()
+    assert [status.value for status in kept] == ["rejected"]
+
+
+def test_integration_bodies_that_cannot_be_read_are_kept_as_dead_letters(client: TestClient, session: Session) -> None:
+    writer = bearer(session, "gateway", ["readings:write"])
+    bodies = [
+        b'{"serial":"CW-1001","ts":"9999-12-31T23:59:59-12:00","value":"1"}',
+        b'{"serial":"CW-1001","ts":"2026-02-25T10:00:00Z","value":"1e400000"}',
+        b"[" * 100_000,
+    ]
+    for body in bodies:
+        answer = client.post("/api/v1/integrations/platform", content=body, headers=writer)
+        assert answer.status_code == 400, answer.text
+    assert client.post("/api/v1/waterius", content=b"[" * 100_000).status_code == 400
+    assert len(session.scalars(select(DeadLetter)).all()) == 4

@@ -8,13 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import IOT_EXAMPLES, device_models, metered_registry
 from zhkh.alarms.models import Alarm, AlarmKind, AlarmState
+from zhkh.metering import messages
 from zhkh.metering.intake import Status
-from zhkh.metering.messages import MessageStatus, RawMessage, process_messages
+from zhkh.metering.messages import MessageStatus, RawMessage, process_messages, process_or_keep
 from zhkh.metering.models import DeadLetter, Reading
 from zhkh.metering.service import bind_device, register_device
 
@@ -188,3 +189,72 @@ def test_the_things_stack_and_waterius_topics(session: Session) -> None:
         MessageStatus.IGNORED,
     ]
     assert [o.status for o in results[0].readings + results[1].readings] == [Status.ACCEPTED, Status.ACCEPTED]
+
+
+def _chirpstack(volume: object) -> RawMessage:
+    document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
+    document["object"]["volume_m3"] = volume
+    return RawMessage("mqtt", "chirpstack", CHIRPSTACK_TOPIC, json.dumps(document).encode(), RECEIVED)
+
+
+CHIRPSTACK_TOPIC = "application/a/device/70b3d57ed0051234/event/up"
+
+
+@pytest.mark.usefixtures("devices")
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (_chirpstack("NaN"), "finite number"),
+        (_chirpstack("1e400000"), "more than 12 digits"),
+        (
+            RawMessage(
+                "mqtt",
+                "platform",
+                "zhkh/readings/x",
+                b'{"serial":"' + b"S" * 80 + b'","ts":"2025-03-14T09:00:00Z","value":1}',
+                RECEIVED,
+            ),
+            "longer than 64",
+        ),
+        (
+            RawMessage(
+                "mqtt",
+                "platform",
+                "zhkh/readings/x",
+                b'{"serial":"CW\\u00001","ts":"2025-03-14T09:00:00Z","value":1}',
+                RECEIVED,
+            ),
+            "control characters",
+        ),
+    ],
+)
+def test_values_and_names_beyond_what_a_reading_can_be_are_dead_letters(
+    session: Session, raw: RawMessage, reason: str
+) -> None:
+    """On PostgreSQL these once reached the database and failed the whole batch."""
+    good = message("chirpstack", CHIRPSTACK_TOPIC, "chirpstack-up.json")
+    results = process_messages(session, [raw, good])
+    assert [r.status for r in results] == [MessageStatus.DEAD_LETTER, MessageStatus.PROCESSED]
+    assert reason in (results[0].reason or "")
+    assert session.scalar(select(func.count()).select_from(Reading)) == 1
+
+
+@pytest.mark.usefixtures("devices")
+def test_a_message_the_pipeline_fails_on_is_kept_and_its_writes_undone(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """process_or_keep (the HTTP integrations) rolls back to its savepoint and keeps the raw
+    message, whatever went wrong inside the pipeline."""
+
+    def broken_alarms(*_args: object) -> None:
+        raise RuntimeError("alarm service down")
+
+    monkeypatch.setattr(messages, "_device_alarms", broken_alarms)
+    raw = message("chirpstack", CHIRPSTACK_TOPIC, "chirpstack-up.json")
+    result = process_or_keep(session, raw)
+    assert result.status is MessageStatus.DEAD_LETTER
+    assert result.reason == "could not be processed (RuntimeError): alarm service down"
+    assert session.scalar(select(func.count()).select_from(Reading)) == 0  # the reading was undone
+    letter = session.scalar(select(DeadLetter))
+    assert letter is not None
+    assert letter.payload == raw.payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -182,3 +183,85 @@ def test_model_mapping_reads_channels_and_flags() -> None:
 def test_bad_mappings_are_refused(document: dict[str, object], message: str) -> None:
     with pytest.raises(MappingError, match=message):
         ModelMapping.from_json(document)
+
+
+def _chirpstack_with(**changes: object) -> bytes:
+    document = json.loads(example("chirpstack-up.json"))
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = document
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return json.dumps(document).encode()
+
+
+def _tts_with(**changes: object) -> bytes:
+    document = json.loads(example("tts-up.json"))
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+PLATFORM = "zhkh/readings/x"
+CHIRPSTACK = "application/a/device/70b3d57ed0051234/event/up"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "topic", "payload", "reason"),
+    [
+        ("platform", PLATFORM, b'{"serial":"X","ts":"9999-12-31T23:59:59-12:00","value":"1"}', "ts: not a timestamp"),
+        ("platform", PLATFORM, b'{"serial":"X","ts":"0001-01-01T00:00:00+14:00","value":"1"}', "ts: not a timestamp"),
+        ("platform", PLATFORM, b'{"serial":"X","ts":"1969-12-31T23:00:00Z","value":"1"}', "between 1970 and 2099"),
+        ("platform", PLATFORM, b'{"serial":"X","ts":"2025-03-14T09:00:00Z","value":"1e400000"}', "more than 12 digits"),
+        ("platform", PLATFORM, b'{"serial":"X","ts":"2025-03-14T09:00:00Z","value":"NaN"}', "finite number"),
+        ("platform", PLATFORM, b'{"serial":"X","ts":"2025-03-14T09:00:00Z","value":"Infinity"}', "finite number"),
+        (
+            "platform",
+            PLATFORM,
+            b'{"serial":"' + b"S" * 65 + b'","ts":"2025-03-14T09:00:00Z","value":"1"}',
+            "longer than 64",
+        ),
+        ("platform", PLATFORM, b'{"serial":"A\\u0000B","ts":"2025-03-14T09:00:00Z","value":"1"}', "control characters"),
+        ("platform", PLATFORM, b"[" * 100_000, "nested too deeply"),
+        ("chirpstack", CHIRPSTACK, _chirpstack_with(deviceInfo__devEui="70b3\u0000"), "control characters"),
+        ("chirpstack", CHIRPSTACK, _chirpstack_with(deviceInfo__devEui=5), "devEui must be a string"),
+        ("waterius", "waterius/10099775", b'{"esp_id": 10099775, "ch0": "1e999999999"}', "more than 12 digits"),
+        ("waterius", "waterius/10099775/ch0", b"1e999999999", "more than 12 digits"),
+        ("waterius", "waterius/10099775/ch0", b"-Infinity", "finite number"),
+    ],
+)
+def test_hostile_messages_are_refused_with_a_reason(fmt: str, topic: str, payload: bytes, reason: str) -> None:
+    """Each of these once stalled the consumer (an exception other than MessageError) or
+    crashed PostgreSQL (numbers and names beyond its limits); now each is a dead letter."""
+    with pytest.raises(MessageError, match=re.escape(reason)):
+        parse_message(fmt, topic, payload, RECEIVED)
+
+
+@pytest.mark.parametrize(
+    ("payload", "dedup"),
+    [(_chirpstack_with(deduplicationId=5), "5"), (_chirpstack_with(deduplicationId=None), None)],
+)
+def test_chirpstack_message_id_of_any_json_type(payload: bytes, dedup: str | None) -> None:
+    [device] = parse_message("chirpstack", CHIRPSTACK, payload, RECEIVED).devices
+    assert device.message_id == dedup
+
+
+def test_the_things_stack_null_correlation_ids() -> None:
+    [device] = parse_message("tts", "v3/a/devices/b/up", _tts_with(correlation_ids=None), RECEIVED).devices
+    assert device.message_id is None
+
+
+def test_decoder_float_noise_is_rounded_to_nine_places() -> None:
+    payload = b'{"serial":"X","ts":"2025-03-14T09:00:00Z","value":123.45600000000002}'
+    [reading] = parse_message("platform", PLATFORM, payload, RECEIVED).serial_readings
+    assert reading.value == Decimal("123.456")
+
+
+@pytest.mark.parametrize("base", ["waterius/10099775", "house7/waterius/10099775", "kv12/10099775"])
+def test_waterius_one_value_per_topic_under_any_base_topic(base: str) -> None:
+    [device] = parse_message("waterius", f"{base}/ch1", b"255.92", RECEIVED).devices
+    assert (device.external_id, dict(device.fields)) == ("10099775", {"ch1": Decimal("255.920")})
+    assert parse_message("waterius", f"{base}/ch0/set", b"100", RECEIVED).ignored
+    assert parse_message("waterius", f"{base}/voltage_low", b"false", RECEIVED).ignored
+    whole = parse_message("waterius", base, example("waterius-http.json"), RECEIVED)
+    assert whole.devices[0].external_id == "10099775"
