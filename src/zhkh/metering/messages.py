@@ -158,36 +158,41 @@ def _devices(session: Session, messages: Sequence[DeviceMessage]) -> dict[tuple[
 
 
 def _device_alarms(session: Session, flags: list[tuple[Device, dict[str, bool], datetime]]) -> None:
-    """Flags a device reports (tamper, magnet, low battery, leak) raise an alarm on the device,
-    addressed to the premises of the meter it is bound to; a flag reported off clears it. One
-    query finds the open alarms, so a batch of quiet devices costs no more."""
+    """Flags a device reports (tamper, magnet, low battery, leak) raise an alarm, addressed to the
+    premises of the meter it is bound to; a flag reported off clears it. Tamper, magnet and
+    battery are about the device; a leak is about the water, so it is the meter's alarm, the
+    same one the flow rule raises (one leak, one notification). One query finds the open
+    alarms, so a batch of quiet devices costs no more."""
     if not flags:
         return
     places = _places(session, {device.id for device, _, _ in flags})
-    subjects = {_subject(device) for device, _, _ in flags}
-    already_open = {(alarm.kind.value, alarm.subject) for alarm in open_alarms(session, subjects=subjects)}
-    for device, states, at in flags:
+    wanted = [
+        (device, AlarmKind(kind), raised, at, _subject(device, kind, places.get(device.id)))
+        for device, states, at in flags
+        for kind, raised in states.items()
+    ]
+    already_open = {
+        (alarm.kind.value, alarm.subject) for alarm in open_alarms(session, subjects={w[4] for w in wanted})
+    }
+    for device, kind, raised, at, subject in wanted:
         building_id, account_id, serial = places.get(device.id, (None, None, None))
-        subject = _subject(device)
-        details: dict[str, Any] = {"device": device.external_id, "format": device.format, "meter": serial}
-        for kind, raised in states.items():
-            if raised:
-                raise_alarm(
-                    session,
-                    AlarmKind(kind),
-                    subject,
-                    building_id=building_id,
-                    account_id=account_id,
-                    details=details,
-                    at=at,
-                )
-                already_open.add((kind, subject))
-            elif (kind, subject) in already_open:
-                clear_alarm(session, AlarmKind(kind), subject, at)
-                already_open.discard((kind, subject))
+        if raised:
+            details: dict[str, Any] = {
+                "device": device.external_id,
+                "format": device.format,
+                "meter": serial,
+                "reported_by": "device",
+            }
+            raise_alarm(session, kind, subject, building_id=building_id, account_id=account_id, details=details, at=at)
+            already_open.add((kind.value, subject))
+        elif (kind.value, subject) in already_open:
+            clear_alarm(session, kind, subject, at)
+            already_open.discard((kind.value, subject))
 
 
-def _subject(device: Device) -> str:
+def _subject(device: Device, kind: str, place: tuple[int, int | None, str] | None) -> str:
+    if kind == AlarmKind.LEAK and place is not None:
+        return f"meter:{place[2]}"
     return f"device:{device.format}:{device.external_id}"
 
 

@@ -3,10 +3,10 @@ notifications never leave; they are rows the resident's app reads."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Protocol
 
 import httpx
@@ -30,6 +30,14 @@ class Transport(Protocol):
     def send(self, message: Outgoing) -> None: ...
 
 
+def message_id(key: str, sender: str) -> str:
+    """The same Message-ID for every attempt at one delivery (its dedupe key), so that if a
+    crash makes us send it twice, mail clients show one message. (``make_msgid`` would add the
+    time, the pid and a random number.)"""
+    domain = sender.rpartition("@")[2].strip("<> ") or "zhkh.local"
+    return f"<{re.sub(r'[^A-Za-z0-9_.-]', '.', key)}@{domain}>"
+
+
 class SmtpTransport:
     def __init__(self, settings: Settings) -> None:
         if not settings.smtp_host:
@@ -41,9 +49,7 @@ class SmtpTransport:
         email["From"] = self.settings.smtp_from
         email["To"] = message.address
         email["Subject"] = message.subject
-        # A stable Message-ID: if a crash makes us send twice, mail clients show one message.
-        domain = self.settings.smtp_from.rpartition("@")[2] or "zhkh.local"
-        email["Message-ID"] = make_msgid(idstring=message.key.replace(":", "."), domain=domain)
+        email["Message-ID"] = message_id(message.key, self.settings.smtp_from)
         email.set_content(message.body)
         try:
             with smtplib.SMTP(self.settings.smtp_host or "", self.settings.smtp_port, timeout=30) as smtp:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +33,10 @@ from zhkh.notify.templates import LANGUAGES, render_alarm
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12))
 # A message claimed for sending but never confirmed (the worker died mid-send) is retried after this.
 STUCK_AFTER = timedelta(minutes=10)
+# What a contact's address may be: one @, no spaces or line breaks (a CR/LF would let an address
+# smuggle in extra mail headers).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+log = logging.getLogger("zhkh.notify")
 
 
 class ContactNotFound(NotFound):
@@ -58,8 +64,8 @@ def add_contact(
     """A resident belongs to a personal account; an operator to a building, or to all of them."""
     if language not in LANGUAGES:
         raise InvalidContact(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
-    if email is not None and "@" not in email:
-        raise InvalidContact(f"not an e-mail address: {email!r}")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise InvalidContact(f"not an e-mail address (name@domain, no spaces or line breaks): {email!r}")
     if phone is not None and not phone.lstrip("+").isdigit():
         raise InvalidContact(f"a phone number is digits with an optional +, got {phone!r}")
     account_id = building_id = None
@@ -247,20 +253,27 @@ def send_claimed(
             if transport is None:
                 raise TransportError(f"the {delivery.channel} channel is not configured")
             transport.send(Outgoing(delivery.dedupe_key, delivery.address or "", delivery.subject, delivery.body))
-        except TransportError as exc:
-            delivery.last_error = str(exc)[:2000]
-            if delivery.attempts >= max_attempts:
-                delivery.status = DeliveryStatus.FAILED
-                counts["failed"] += 1
-            else:
-                delivery.status = DeliveryStatus.PENDING
-                delivery.next_attempt_at = now + BACKOFF[min(delivery.attempts, len(BACKOFF)) - 1]
-                counts["retry"] += 1
+        except TransportError as exc:  # the channel is away: try again later
+            counts[_retry_or_fail(delivery, str(exc), now, give_up=delivery.attempts >= max_attempts)] += 1
+            continue
+        except Exception as exc:  # this message or our code: retrying will not help
+            log.exception("delivery %s cannot be sent", delivery.id)
+            counts[_retry_or_fail(delivery, f"{type(exc).__name__}: {exc}", now, give_up=True)] += 1
             continue
         delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
         counts["sent"] += 1
     session.flush()
     return counts
+
+
+def _retry_or_fail(delivery: Delivery, error: str, now: datetime, *, give_up: bool) -> str:
+    delivery.last_error = error[:2000]
+    if give_up:
+        delivery.status = DeliveryStatus.FAILED
+        return "failed"
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = now + BACKOFF[min(delivery.attempts, len(BACKOFF)) - 1]
+    return "retry"
 
 
 # --- in-app ------------------------------------------------------------------------------------

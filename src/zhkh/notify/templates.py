@@ -8,8 +8,9 @@ from typing import Any
 
 LANGUAGES = ("ru", "en")
 
-# kind -> language -> (subject, body). Placeholders come from the alarm's details plus
-# {address}, {account} and {subject}; a missing one is left out, never an error.
+# kind (or "kind/reporter" when the details say who reported it) -> language -> (subject, body).
+# Placeholders come from the alarm's details plus {address}, {account} and {subject}; a missing
+# one is shown as a dash, never an error.
 ALARM_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "leak": {
         "ru": (
@@ -19,6 +20,17 @@ ALARM_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "Possible leak: meter {meter}",
             "Meter {meter} ({address}) has shown continuous flow for more than {hours} h. Check taps and pipes; if water is leaking, shut it off and call the emergency service.",
+        ),
+    },
+    # A leak the device itself reports (its own leak detection), rather than the flow rule.
+    "leak/device": {
+        "ru": (
+            "Возможная протечка: счётчик {meter}",
+            "Устройство {device} на счётчике {meter} ({address}) сообщает о протечке. Проверьте краны и трубы; при протечке перекройте воду и позвоните в аварийную службу.",
+        ),
+        "en": (
+            "Possible leak: meter {meter}",
+            "Device {device} on meter {meter} ({address}) reports a leak. Check taps and pipes; if water is leaking, shut it off and call the emergency service.",
         ),
     },
     "spike": {
@@ -94,7 +106,7 @@ class _Lenient(dict[str, Any]):
 
 
 def render_alarm(kind: str, language: str, values: Mapping[str, Any]) -> tuple[str, str]:
-    texts = ALARM_TEXTS.get(kind)
+    texts = ALARM_TEXTS.get(f"{kind}/{values.get('reported_by')}") or ALARM_TEXTS.get(kind)
     if texts is None:
         return (f"Alarm: {kind}", ", ".join(f"{key}: {value}" for key, value in values.items()))
     subject, body = texts.get(language) or texts["ru"]

@@ -128,12 +128,9 @@ def test_device_flags_raise_once_and_clear(session: Session) -> None:
         document["object"]["volume_m3"] = 123.456 + minute / 1000
         process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
     [alarm] = session.scalars(select(Alarm).where(Alarm.kind == AlarmKind.LEAK)).all()
-    assert (alarm.state, alarm.occurrences, alarm.subject) == (
-        AlarmState.ACTIVE,
-        2,
-        "device:chirpstack:70b3d57ed0051234",
-    )
-    assert alarm.details["meter"] == "CW-1001"
+    # A leak is the meter's alarm, the same one the flow rule raises: one leak, one notification.
+    assert (alarm.state, alarm.occurrences, alarm.subject) == (AlarmState.ACTIVE, 2, "meter:CW-1001")
+    assert alarm.details["device"] == "70b3d57ed0051234"
     document["object"]["leak"] = False
     document["time"] = "2025-03-14T06:20:00Z"
     process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
@@ -164,7 +161,7 @@ def test_low_battery_and_tamper_flags_from_the_model_mapping(session: Session) -
         ],
     )
     raised = {(a.kind.value, a.subject) for a in session.scalars(select(Alarm))}
-    assert raised == {("low_battery", "device:chirpstack:70b3d57ed0051234"), ("leak", "device:wmbusmeters:76348799")}
+    assert raised == {("low_battery", "device:chirpstack:70b3d57ed0051234"), ("leak", "meter:HW-1001")}
 
 
 @pytest.mark.usefixtures("devices")

@@ -19,7 +19,7 @@ from zhkh.core.db import get_engine, session_scope
 from zhkh.core.outbox import OutboxMessage
 from zhkh.housing.models import Account, Building
 from zhkh.metering.models import Meter
-from zhkh.notify.channels import SmsGatewayTransport, SmtpTransport, Transport
+from zhkh.notify.channels import Outgoing, SmsGatewayTransport, SmtpTransport, Transport
 from zhkh.notify.models import Channel, ContactKind, Delivery, DeliveryStatus, InAppNotification
 from zhkh.notify.service import (
     InvalidContact,
@@ -119,6 +119,9 @@ def test_email_arrives_at_the_smtp_server_once(session: Session) -> None:
         assert send_all(session, transports, now + timedelta(hours=1)) == {"sent": 0, "retry": 0, "failed": 0}
     [mail] = mailbox.messages
     assert mail["To"] == "ivanov@example.ru"
+    delivery = session.scalar(select(Delivery).where(Delivery.channel == Channel.EMAIL))
+    assert delivery is not None
+    assert mail["Message-ID"] == f"<{delivery.dedupe_key.replace(':', '.')}@localhost>", "the same on every attempt"
     assert str(mail["Subject"]) == "Возможная протечка: счётчик CW-1001"
     assert "24 ч" in mail.get_content()
 
@@ -172,8 +175,9 @@ def test_bad_contacts_are_refused(session: Session) -> None:
         add_contact(session, ContactKind.RESIDENT, "X")
     with pytest.raises(InvalidContact, match="no personal account"):
         add_contact(session, ContactKind.RESIDENT, "X", account_number="nope")
-    with pytest.raises(InvalidContact, match="e-mail"):
-        add_contact(session, ContactKind.RESIDENT, "X", email="not-an-address", account_number="1001")
+    for address in ("not-an-address", "bad@example.ru\nBcc: x@evil.example", "a b@example.ru", "a@b@example.ru"):
+        with pytest.raises(InvalidContact, match="e-mail"):
+            add_contact(session, ContactKind.RESIDENT, "X", email=address, account_number="1001")
     contact = add_contact(session, ContactKind.RESIDENT, "X", account_number="1001")
     with pytest.raises(InvalidContact, match="unknown channel"):
         set_preference(session, contact.id, "leak", ["pigeon"])
@@ -201,3 +205,33 @@ def test_worker_turns_an_alarm_into_an_email(
     assert [str(m["Subject"]) for m in mailbox.messages] == [
         f"Срок поверки счётчика CW-1001 истекает {(TODAY + timedelta(days=10)).isoformat()}"
     ]
+
+
+class _Broken:
+    """A transport that trips over one particular address, as a bug or odd data would."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: Outgoing) -> None:
+        if message.address.startswith("broken"):
+            raise ValueError("Header values may not contain linefeed or carriage return characters")
+        self.sent.append(message.address)
+
+
+@pytest.mark.usefixtures("town")
+def test_a_delivery_that_cannot_be_sent_fails_alone_and_is_not_repeated(session: Session) -> None:
+    """Once an exception other than the channel being away stopped the batch: the deliveries
+    sent before it stayed 'sending' and went out again ten minutes later."""
+    now = soon()
+    for address in ("a@example.ru", "broken@example.ru", "c@example.ru"):
+        add_contact(session, ContactKind.RESIDENT, address, email=address, account_number="1001")
+    plan_alarm_deliveries(session, leak(session))
+    transport = _Broken()
+    assert send_all(session, {Channel.EMAIL: transport}, now) == {"sent": 2, "retry": 0, "failed": 1}
+    later = send_all(session, {Channel.EMAIL: transport}, now + timedelta(hours=1))
+    assert later == {"sent": 0, "retry": 0, "failed": 0}
+    assert transport.sent == ["a@example.ru", "c@example.ru"]
+    failed = session.scalar(select(Delivery).where(Delivery.status == DeliveryStatus.FAILED))
+    assert failed is not None
+    assert failed.last_error == "ValueError: Header values may not contain linefeed or carriage return characters"
