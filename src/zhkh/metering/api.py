@@ -143,12 +143,18 @@ def post_correction(reading_id: int, correction: CorrectionIn, session: SessionD
 def _meter_out(session: SessionDep, meter: Meter) -> MeterOut:
     building = session.get(Building, meter.building_id)
     account = session.get(Account, meter.account_id) if meter.account_id else None
-    last = session.execute(
-        select(Reading.zone, Reading.taken_at, Reading.value)
-        .where(Reading.meter_id == meter.id, Reading.status == "accepted", Reading.superseded_by_id.is_(None))
-        .order_by(Reading.taken_at.desc())
-        .limit(meter.zones)
-    )
+    live = (Reading.meter_id == meter.id, Reading.status == "accepted", Reading.superseded_by_id.is_(None))
+    # The newest reading of each zone (zones are sent separately: t1 may be newer than t2).
+    last = [
+        row
+        for zone in range(1, meter.zones + 1)
+        for row in session.execute(
+            select(Reading.zone, Reading.taken_at, Reading.value)
+            .where(*live, Reading.zone == zone)
+            .order_by(Reading.taken_at.desc())
+            .limit(1)
+        )
+    ]
     return MeterOut(
         serial=meter.serial,
         service=meter.service,

@@ -210,3 +210,16 @@ def test_integration_bodies_that_cannot_be_read_are_kept_as_dead_letters(client:
         assert answer.status_code == 400, answer.text
     assert client.post("/api/v1/waterius", content=b"[" * 100_000).status_code == 400
     assert len(session.scalars(select(DeadLetter)).all()) == 4
+
+
+def test_last_readings_of_a_two_zone_meter_are_per_zone(client: TestClient, session: Session) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    reader = bearer(session, "reader", ["metering:read"])
+    readings = [
+        {"serial": "EL-1002", "taken_at": "2026-02-25", "values": {"t1": "1000", "t2": "400"}},
+        {"serial": "EL-1002", "taken_at": "2026-03-25", "values": {"t1": "1100"}},
+        {"serial": "EL-1002", "taken_at": "2026-03-26", "values": {"t1": "1101"}},
+    ]
+    assert client.post("/api/v1/readings", json={"readings": readings}, headers=writer).is_success
+    meter = client.get("/api/v1/meters/EL-1002", headers=reader).json()
+    assert [(r["zone"], r["value"]) for r in meter["last_readings"]] == [(1, "1101"), (2, "400")]
