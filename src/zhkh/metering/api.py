@@ -269,6 +269,10 @@ def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resi
     if meter is None:
         raise MeterNotFound(f"meter {reading.serial} is not a meter of account {account.number}")
     _check_window(session, account)
+    if reading.value is not None and meter.zones > 1:
+        zones = ", ".join(f"t{zone}" for zone in range(1, meter.zones + 1))
+        refusal = ReadingRejected(f"meter {meter.serial} has {meter.zones} zones: give values for {zones}")
+        return JSONResponse(refusal.to_dict(), status_code=refusal.status_code)
     item = ReadingIn(
         serial=reading.serial, taken_at=utc_now(), value=reading.value, values=reading.values, source="resident"
     )

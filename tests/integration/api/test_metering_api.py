@@ -196,6 +196,10 @@ def test_resident_mistakes_get_422_and_rejected_readings_are_kept(client: TestCl
     assert lower.json()["error"] == "ReadingRejected"
     kept = session.scalars(select(Reading.status).where(Reading.value == 11)).all()
     assert [status.value for status in kept] == ["rejected"]
+    two_zones = bearer(session, "кв. 2", ["resident"], "account:1002")
+    single = client.post("/api/v1/me/readings", json={"serial": "EL-1002", "value": "5"}, headers=two_zones)
+    assert single.status_code == 422
+    assert single.json()["detail"] == "meter EL-1002 has 2 zones: give values for t1, t2"
 
 
 def test_integration_bodies_that_cannot_be_read_are_kept_as_dead_letters(client: TestClient, session: Session) -> None:
