@@ -59,7 +59,6 @@ from zhkh.metering.models import (
 )
 from zhkh.metering.validation import (
     Decision,
-    Flag,
     MeterFacts,
     Point,
     Verdict,
@@ -164,7 +163,7 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
         subset = [readings[i] for i in rest]
         for position, outcome in enumerate(_judge_and_store(session, subset, now, arrived)):
             outcomes[rest[position]] = outcome
-    _announce(session, arrived, readings, outcomes)
+    _announce(session, arrived, readings, outcomes, now)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -229,6 +228,32 @@ def _judge_and_store(
             arrived.add(target.meter_id)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def judge_correction(session: Session, original: Reading, value: Decimal, now: datetime | None = None) -> Decision:
+    """How the judge sees ``value`` put in place of ``original``: against the accepted readings
+    around it in time, the original itself left out. A correction must fit its neighbours like
+    any reading, or it would turn a typo into a phantom rollover."""
+    serial = session.scalar(select(Meter.serial).where(Meter.id == original.meter_id))
+    assert serial is not None
+    candidate = IncomingReading(original.taken_at, value, original.zone, serial, source="operator")
+    [target] = _resolve(session, [candidate])
+    assert isinstance(target, _Target)
+    group = (target.meter_id, target.zone)
+    points = _known_points(session, [candidate], {group: [0]})[group]
+    if original.status is ReadingStatus.ACCEPTED and original.superseded_by_id is None:
+        points.remove(original.taken_at)
+    previous, same, following = points.around(original.taken_at)
+    return judge(
+        target.facts,
+        target.zone,
+        Point(original.taken_at, value),
+        previous=previous,
+        following=following,
+        same_moment=same,
+        local_day=local_date(original.taken_at, get_settings().zone),
+        now=now or utc_now(),
+    )
 
 
 # --- which meter ------------------------------------------------------------------------------
@@ -404,6 +429,11 @@ class _Known:
         position = bisect.bisect_left(self.times, taken_at)
         self.times.insert(position, taken_at)
         self.values.insert(position, value)
+
+    def remove(self, taken_at: datetime) -> None:
+        position = bisect.bisect_left(self.times, taken_at)
+        if position < len(self.times) and self.times[position] == taken_at:
+            del self.times[position], self.values[position]
 
     def around(self, taken_at: datetime) -> tuple[Point | None, Point | None, Point | None]:
         """The accepted readings just before, at and just after ``taken_at``."""
@@ -660,18 +690,38 @@ def _quarantine(
 
 
 def _announce(
-    session: Session, arrived: set[int], readings: Sequence[IncomingReading], outcomes: Sequence[Outcome | None]
+    session: Session,
+    arrived: set[int],
+    readings: Sequence[IncomingReading],
+    outcomes: Sequence[Outcome | None],
+    now: datetime,
 ) -> None:
     """Tell the rest of the platform, through the outbox: alarms evaluate the meters that got
-    readings; a late reading makes its meter's consumption stale from its period on."""
+    readings; a reading dated in an earlier period (late, or simply last month's reading
+    imported on the 1st) makes its meter's consumption stale from that period on."""
     if not arrived:
         return
     zone_info = get_settings().zone
+    this_period_start = Period.of(local_date(now, zone_info)).start(zone_info)
+    earlier = {
+        outcome.reading_id: reading.taken_at
+        for reading, outcome in zip(readings, outcomes, strict=True)
+        if outcome is not None
+        and outcome.status is Status.ACCEPTED
+        and outcome.reading_id is not None
+        and reading.taken_at < this_period_start  # one comparison for the usual, current reading
+    }
     stale: dict[int, str] = {}
-    late = [(r, o) for r, o in zip(readings, outcomes, strict=True) if o is not None and Flag.LATE in o.flags]
-    if late:
-        ids = {o.reading_id: r for r, o in late}
-        for reading_id, meter_id in session.execute(select(Reading.id, Reading.meter_id).where(Reading.id.in_(ids))):
-            period = str(Period.of(local_date(ids[reading_id].taken_at, zone_info)))
+    if earlier:
+        for reading_id, meter_id in session.execute(
+            select(Reading.id, Reading.meter_id).where(one_of(Reading.id, earlier, session))
+        ):
+            period = str(Period.of(local_date(earlier[reading_id], zone_info)))
             stale[meter_id] = min(period, stale.get(meter_id, period))
-    emit(session, "metering.readings_arrived", {"meter_ids": sorted(arrived), "stale_from": stale})
+    announce_readings(session, arrived, stale)
+
+
+def announce_readings(session: Session, meter_ids: Iterable[int], stale_from: dict[int, str]) -> None:
+    """``metering.readings_arrived``: these meters got readings; recompute each one's
+    consumption from its ``stale_from`` period (``YYYY-MM``) on, and check it for alarms."""
+    emit(session, "metering.readings_arrived", {"meter_ids": sorted(meter_ids), "stale_from": stale_from})

@@ -172,7 +172,7 @@ class MqttConsumer:
                 "give each consumer its own --client-id",
                 client._client_id.decode(),
             )
-        else:
+        elif getattr(reason, "is_failure", False):
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:

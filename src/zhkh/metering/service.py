@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from zhkh.core.clock import utc_now
 from zhkh.core.config import get_settings
-from zhkh.core.periods import local_midnight
+from zhkh.core.periods import Period, local_date, local_midnight
 from zhkh.metering.errors import (
     CorrectionRefused,
     DeviceModelNotFound,
@@ -26,7 +26,15 @@ from zhkh.metering.errors import (
     QuarantineNotFound,
     ReadingNotFound,
 )
-from zhkh.metering.intake import DeviceChannel, IncomingReading, Outcome, Status, ingest
+from zhkh.metering.intake import (
+    DeviceChannel,
+    IncomingReading,
+    Outcome,
+    Status,
+    announce_readings,
+    ingest,
+    judge_correction,
+)
 from zhkh.metering.iot import FORMATS
 from zhkh.metering.mapping import MappingError, ModelMapping
 from zhkh.metering.models import (
@@ -40,6 +48,7 @@ from zhkh.metering.models import (
     ReadingStatus,
     Service,
 )
+from zhkh.metering.validation import Verdict
 
 
 def meter_by_serial(session: Session, serial: str) -> Meter:
@@ -294,10 +303,11 @@ def correct_reading(session: Session, reading_id: int, value: Decimal, reason: s
         raise CorrectionRefused(f"reading {reading_id} was already corrected by reading {original.superseded_by_id}")
     if not reason.strip():
         raise CorrectionRefused("a correction needs its reason")
-    if value < 0:
-        raise CorrectionRefused(f"a reading cannot be negative: {value}")
     if value == original.value and original.status is ReadingStatus.ACCEPTED:
         raise CorrectionRefused(f"reading {reading_id} already is {value}")
+    decision = judge_correction(session, original, value)
+    if decision.verdict is not Verdict.ACCEPTED:
+        raise CorrectionRefused(f"{value} cannot replace reading {reading_id}: {decision.detail}")
     correction = Reading(
         meter_id=original.meter_id,
         zone=original.zone,
@@ -313,4 +323,8 @@ def correct_reading(session: Session, reading_id: int, value: Decimal, reason: s
     session.flush()
     original.superseded_by_id = correction.id
     session.flush()
+    zone = get_settings().zone
+    announce_readings(
+        session, [original.meter_id], {original.meter_id: str(Period.of(local_date(original.taken_at, zone)))}
+    )
     return correction

@@ -14,8 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import device_models, metered_registry
+from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
+from zhkh.metering.alarm_checks import on_readings_arrived
 from zhkh.metering.consumption import compute_consumption
+from zhkh.metering.errors import CorrectionRefused
 from zhkh.metering.intake import IncomingReading, ingest
 from zhkh.metering.models import Consumption, Meter, Provenance
 from zhkh.metering.service import bind_device, correct_reading, register_device
@@ -153,3 +156,58 @@ def test_shuffled_arrival_gives_identical_consumption(session: Session, tmp_path
     rng.shuffle(shuffled)
     assert run(shuffled, rng.randrange(1, 8)) == in_order
     assert any(provenance == Provenance.READING.value for _, _, provenance, _ in in_order)
+
+
+def handle_arrivals(session: Session, now: datetime) -> None:
+    """What the worker does with the outbox: each readings_arrived message, once."""
+    for message in session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.topic == "metering.readings_arrived", OutboxMessage.delivered_at.is_(None))
+        .order_by(OutboxMessage.id)
+    ):
+        on_readings_arrived(session, message.payload, now)
+        message.delivered_at = now
+
+
+@pytest.mark.usefixtures("meters")
+def test_last_months_reading_imported_on_the_first_updates_last_month(session: Session) -> None:
+    """Not late (newer than every stored reading), but dated in October: October is recomputed."""
+    now = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    ingest(session, [reading("CW-1001", "100", local(20, 9))], now=now)
+    handle_arrivals(session, now)
+    compute_consumption(session, Period(2026, 10), None)
+    assert rows(session, "CW-1001")[-2][2:] == ("missing", None)
+    outcome = ingest(session, [reading("CW-1001", "104", local(20, 10))], now=now).outcomes[0]
+    assert not outcome.flags, "the newest reading: not late"
+    handle_arrivals(session, now)
+    assert ("2026-10", 1, "reading", Decimal("4")) in rows(session, "CW-1001")
+
+
+@pytest.mark.usefixtures("meters")
+def test_a_correction_is_judged_and_recomputes_its_periods(session: Session) -> None:
+    """100 / 110 / 120 read on 20 Jan, Feb, Mar. Correcting 110 to 1100 is refused (March's 120
+    would become a phantom rollover of 99,020 m³); correcting it to 112 recomputes Feb and Mar."""
+    now = datetime(2026, 3, 28, tzinfo=UTC)
+    outcomes = ingest(
+        session,
+        [reading("CW-1001", value, local(20, month)) for value, month in (("100", 1), ("110", 2), ("120", 3))],
+        now=now,
+    ).outcomes
+    handle_arrivals(session, now)
+    assert [r[3] for r in rows(session, "CW-1001")] == [Decimal("0"), Decimal("10"), Decimal("10")]
+    february = outcomes[1].reading_id or 0
+    with pytest.raises(CorrectionRefused, match="1100 is more than the later reading 120"):
+        correct_reading(session, february, Decimal("1100"), "typo")
+    correct_reading(session, february, Decimal("112"), "photo shows 112")
+    handle_arrivals(session, now)
+    assert [r[3] for r in rows(session, "CW-1001")] == [Decimal("0"), Decimal("12"), Decimal("8")]
+
+
+@pytest.mark.usefixtures("meters")
+def test_a_rejected_conflicting_reading_cannot_be_corrected_into_a_second_live_one(session: Session) -> None:
+    outcomes = ingest(
+        session, [reading("CW-1001", "110", local(20, 2)), reading("CW-1001", "111", local(20, 2))], now=NOW
+    ).outcomes
+    assert outcomes[1].reason == "conflicting_reading"
+    with pytest.raises(CorrectionRefused, match="110 is already recorded for this moment"):
+        correct_reading(session, outcomes[1].reading_id or 0, Decimal("111"), "the second photo")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tests.builders import metered_registry
 from zhkh.core.outbox import OutboxMessage
+from zhkh.metering.errors import CorrectionRefused
 from zhkh.metering.intake import DeviceChannel, IncomingReading, Status, ingest
 from zhkh.metering.models import QuarantinedReading, Reading, ReadingStatus
 from zhkh.metering.service import (
@@ -185,10 +186,15 @@ def test_correction_supersedes_and_the_original_stays(session: Session) -> None:
 
 @pytest.mark.usefixtures("meters")
 def test_a_rejected_reading_can_be_accepted_by_correction(session: Session) -> None:
-    ingest(session, [reading("CW-1001", "100", 25, month=2)], now=NOW)
+    """February's 100 was a typo for 10, so March's 90 was rejected. Correcting March alone is
+    refused (it still contradicts February); once February is corrected, March can be accepted."""
+    typo = ingest(session, [reading("CW-1001", "100", 25, month=2)], now=NOW).outcomes[0]
     rejected = ingest(session, [reading("CW-1001", "90", 25)], now=NOW).outcomes[0]
     assert rejected.status is Status.REJECTED
-    accepted = correct_reading(session, rejected.reading_id or 0, Decimal("90"), "the meter was reset by the supplier")
+    with pytest.raises(CorrectionRefused, match="90 is less than the previous reading 100 of 2026-02-25"):
+        correct_reading(session, rejected.reading_id or 0, Decimal("90"), "the reading is right")
+    correct_reading(session, typo.reading_id or 0, Decimal("10"), "typo: 10, not 100")
+    accepted = correct_reading(session, rejected.reading_id or 0, Decimal("90"), "the reading is right")
     assert accepted.status is ReadingStatus.ACCEPTED
 
 
