@@ -83,12 +83,17 @@ def difference(start: Decimal, end: Decimal, digits: int) -> Decimal:
     return end - start if end >= start else end + Decimal(10) ** digits - start
 
 
-def interpolate(before: Point, after: Point, at: datetime) -> Decimal:
-    """The register at ``at``, on the straight line between two readings, to a millionth."""
+def interpolate(before: Point, after: Point, at: datetime, digits: int) -> Decimal:
+    """The register at ``at``, on the straight line between two readings, to a millionth. If the
+    counter rolled over between them (accepted readings only fall as a rollover), the line runs
+    through the wrap: 99,990 -> 10 passes 0, not 50,000."""
     if after.at == before.at:
         return before.value
     share = Decimal(int((at - before.at).total_seconds())) / Decimal(int((after.at - before.at).total_seconds()))
-    return (before.value + (after.value - before.value) * share).quantize(INTERPOLATION_QUANTUM, rounding=ROUND_HALF_UP)
+    rise = difference(before.value, after.value, digits) * share
+    value = (before.value + rise).quantize(INTERPOLATION_QUANTUM, rounding=ROUND_HALF_UP)
+    capacity = Decimal(10) ** digits
+    return value - capacity if value >= capacity else value
 
 
 def manual_result(
@@ -103,13 +108,15 @@ def manual_result(
     return Result(Provenance.READING, start, current, difference(start.value, current.value, digits))
 
 
-def boundary_value(before: Point | None, after: Point | None, at: datetime) -> tuple[Decimal | None, bool]:
+def boundary_value(
+    before: Point | None, after: Point | None, at: datetime, digits: int
+) -> tuple[Decimal | None, bool]:
     """The register at a boundary and whether it was read exactly there."""
     if before is not None and before.at == at:
         return before.value, True
     if before is None or after is None:
         return None, False
-    return interpolate(before, after, at), False
+    return interpolate(before, after, at, digits), False
 
 
 def automatic_result(
@@ -121,11 +128,11 @@ def automatic_result(
     period_end: datetime,
     digits: int,
 ) -> Result:
-    start_value, start_exact = boundary_value(start_before, start_after, period_start)
+    start_value, start_exact = boundary_value(start_before, start_after, period_start, digits)
     if start_value is None and start_before is None and start_after is not None and start_after.at < period_end:
         # Installed during the period: it starts from its first reading.
         start_value, start_exact, period_start = start_after.value, True, start_after.at
-    end_value, end_exact = boundary_value(end_before, end_after, period_end)
+    end_value, end_exact = boundary_value(end_before, end_after, period_end, digits)
     start = Point(period_start, start_value) if start_value is not None else None
     end = Point(period_end, end_value) if end_value is not None else None
     if start is None or end is None:

@@ -30,12 +30,14 @@ def test_difference_across_a_rollover() -> None:
 def test_interpolate_linear_in_time() -> None:
     """Readings 100 on 28 Feb 00:00 and 130 on 3 Mar 00:00 (72 h, 3 days); at 1 Mar 00:00, 24 h
     after the first: 100 + 30 x 24/72 = 110."""
-    assert interpolate(p(28, "100", month=2), p(3, "130"), MARCH) == Decimal("110")
+    assert interpolate(p(28, "100", month=2), p(3, "130"), MARCH, 5) == Decimal("110")
 
 
 def test_interpolation_keeps_a_millionth() -> None:
     """100 -> 101 over 3 hours, one hour in: 100.333333(3) -> 100.333333."""
-    assert interpolate(p(1, "100"), p(1, "101", hour=3), datetime(2026, 3, 1, 1, tzinfo=UTC)) == Decimal("100.333333")
+    assert interpolate(p(1, "100"), p(1, "101", hour=3), datetime(2026, 3, 1, 1, tzinfo=UTC), 5) == Decimal(
+        "100.333333"
+    )
 
 
 def test_manual_reading_minus_previous_reading() -> None:
@@ -90,5 +92,33 @@ def test_automatic_installed_mid_period_starts_from_first_reading() -> None:
 
 
 def test_boundary_value() -> None:
-    assert boundary_value(Point(MARCH, Decimal("5")), None, MARCH) == (Decimal("5"), True)
-    assert boundary_value(None, p(2, "1"), MARCH) == (None, False)
+    assert boundary_value(Point(MARCH, Decimal("5")), None, MARCH, 5) == (Decimal("5"), True)
+    assert boundary_value(None, p(2, "1"), MARCH, 5) == (None, False)
+
+
+def test_interpolation_runs_through_a_rollover() -> None:
+    """A 5-digit counter: 99,990 on 28 Feb 23:00, 10 on 1 Mar 01:00 (it passed 20 in 2 h). At
+    midnight, half way: 99,990 + 20 x 1/2 = 100,000, which the counter shows as 0. With 50 at
+    03:00 instead (60 in 4 h): 99,990 + 60 x 1/4 = 100,005, shown as 5."""
+    assert interpolate(p(28, "99990", month=2, hour=23), p(1, "10", hour=1), MARCH, 5) == Decimal("0")
+    assert interpolate(p(28, "99990", month=2, hour=23), p(1, "50", hour=3), MARCH, 5) == Decimal("5")
+
+
+def test_a_rollover_across_the_period_boundary_gives_the_true_volumes() -> None:
+    """The reviewer's case, 5 digits: 99,000 on 1 Feb 00:00; 99,990 on 28 Feb 23:00; 10 on
+    1 Mar 01:00; 1,010 on 1 Apr 00:00. February: 99,000 -> 0 at midnight (the wrap) = 1,000;
+    March: 0 -> 1,010 = 1,010. Once these were 51,000 and 52,000."""
+    february = automatic_result(
+        Point(datetime(2026, 2, 1, tzinfo=UTC), Decimal("99000")),
+        p(28, "99990", month=2, hour=23),
+        p(28, "99990", month=2, hour=23),
+        p(1, "10", hour=1),
+        datetime(2026, 2, 1, tzinfo=UTC),
+        MARCH,
+        5,
+    )
+    assert (february.provenance, february.volume) == (Provenance.INTERPOLATED, Decimal("1000.000000"))
+    march = automatic_result(
+        p(28, "99990", month=2, hour=23), p(1, "10", hour=1), Point(APRIL, Decimal("1010")), None, MARCH, APRIL, 5
+    )
+    assert march.volume == Decimal("1010.000000")
