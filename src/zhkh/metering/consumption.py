@@ -47,7 +47,7 @@ from zhkh.core.db import one_of
 from zhkh.core.periods import Period, local_midnight
 from zhkh.core.types import UtcDateTime
 from zhkh.housing.models import Building, Organisation
-from zhkh.metering.models import Consumption, Meter, MeterScope, Provenance, Reading, ReadingStatus
+from zhkh.metering.models import Consumption, DeviceBinding, Meter, MeterScope, Provenance, Reading, ReadingStatus
 
 DEFAULT_WINDOW_END_DAY = 25
 INTERPOLATION_QUANTUM = Decimal("0.000001")
@@ -108,9 +108,7 @@ def manual_result(
     return Result(Provenance.READING, start, current, difference(start.value, current.value, digits))
 
 
-def boundary_value(
-    before: Point | None, after: Point | None, at: datetime, digits: int
-) -> tuple[Decimal | None, bool]:
+def boundary_value(before: Point | None, after: Point | None, at: datetime, digits: int) -> tuple[Decimal | None, bool]:
     """The register at a boundary and whether it was read exactly there."""
     if before is not None and before.at == at:
         return before.value, True
@@ -175,9 +173,20 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
         ),
     ).subquery("windows")
     zones = union_all(*(select(literal(number).label("zone")) for number in (1, 2, 3))).subquery("zones")
+    # Automatic for this period if a device measured it at some time during the period: binding a
+    # device in November does not turn February's hand readings into interpolations.
+    automatic = (
+        select(DeviceBinding.id)
+        .where(
+            DeviceBinding.meter_id == Meter.id,
+            DeviceBinding.bound_from < period.end(zone),
+            or_(DeviceBinding.bound_to.is_(None), DeviceBinding.bound_to > period.start(zone)),
+        )
+        .exists()
+    )
     # A building meter is read by the operator at the month's end: its window is the whole month.
     day = case(
-        (Meter.automatic, 0),
+        (automatic, 0),
         (Meter.scope == MeterScope.BUILDING, 31),
         else_=func.coalesce(Organisation.reading_window_to, DEFAULT_WINDOW_END_DAY),
     )
@@ -186,7 +195,7 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
             Meter.id.label("meter_id"),
             zones.c.zone,
             Meter.digits,
-            Meter.automatic,
+            windows.c.automatic,
             windows.c.x0,
             windows.c.x1,
         )

@@ -148,17 +148,26 @@ def bind_device(
 
 def unbind_device(session: Session, fmt: str, external_id: str, channel: str, at: datetime | None = None) -> int:
     """End the device channel's binding (the device was taken away or broke); returns how many
-    bindings ended. Its later readings are quarantined until it is bound again."""
+    bindings ended. Its later readings are quarantined until it is bound again, and a meter no
+    device measures any more is read by people again (``automatic`` is off)."""
     found = device(session, fmt, external_id)
     moment = at or utc_now()
     ended = 0
+    meter_ids: set[int] = set()
     for binding in session.scalars(
         select(DeviceBinding).where(
             DeviceBinding.device_id == found.id, DeviceBinding.channel == channel, DeviceBinding.bound_to.is_(None)
         )
     ):
         binding.bound_to = moment
+        meter_ids.add(binding.meter_id)
         ended += 1
+    session.flush()
+    for meter in session.scalars(select(Meter).where(Meter.automatic.is_(True), Meter.id.in_(meter_ids))):
+        still_bound = select(DeviceBinding.id).where(
+            DeviceBinding.meter_id == meter.id, DeviceBinding.bound_to.is_(None)
+        )
+        meter.automatic = session.scalar(still_bound.exists().select()) or False
     session.flush()
     return ended
 

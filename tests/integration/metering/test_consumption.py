@@ -21,7 +21,7 @@ from zhkh.metering.consumption import compute_consumption
 from zhkh.metering.errors import CorrectionRefused
 from zhkh.metering.intake import IncomingReading, ingest
 from zhkh.metering.models import Consumption, Meter, Provenance
-from zhkh.metering.service import bind_device, correct_reading, register_device
+from zhkh.metering.service import bind_device, correct_reading, register_device, unbind_device
 
 NOW = datetime(2026, 5, 10, tzinfo=UTC)
 MSK = timedelta(hours=3)
@@ -211,3 +211,20 @@ def test_a_rejected_conflicting_reading_cannot_be_corrected_into_a_second_live_o
     assert outcomes[1].reason == "conflicting_reading"
     with pytest.raises(CorrectionRefused, match="110 is already recorded for this moment"):
         correct_reading(session, outcomes[1].reading_id or 0, Decimal("111"), "the second photo")
+
+
+@pytest.mark.usefixtures("meters")
+def test_binding_a_device_later_leaves_the_hand_read_periods_alone(session: Session) -> None:
+    """Hand readings 100 / 130 / 131 on 20 Jan, Feb, Mar give February 30 by reading. A device
+    bound from 1 April does not make February an interpolation (once it became 19.922619)."""
+    ingest(session, [reading("CW-1001", v, local(20, m)) for v, m in (("100", 1), ("130", 2), ("131", 3))], now=NOW)
+    device_models(session)
+    register_device(session, "iperl", "33225544")
+    bind_device(session, "wmbusmeters", "33225544", "total_m3", "CW-1001", since=local(1, 4, hour=0))
+    compute_consumption(session, Period(2026, 2), None)
+    assert rows(session, "CW-1001") == [("2026-02", 1, "reading", Decimal("30"))]
+    meter = session.scalar(select(Meter).where(Meter.serial == "CW-1001"))
+    assert meter is not None
+    assert meter.automatic
+    unbind_device(session, "wmbusmeters", "33225544", "total_m3", at=local(2, 5))
+    assert not meter.automatic, "no device measures it any more"
