@@ -144,15 +144,19 @@ def replace_command(
     on: datetime = typer.Option(..., "--on", formats=["%Y-%m-%d"], help="the date of the replacement"),
     final: str = typer.Option(..., "--final", help="the old meter's last reading; zones separated by /"),
     initial: str = typer.Option("0", "--initial", help="the new meter's first reading; zones separated by /"),
+    time: datetime | None = typer.Option(
+        None, "--time", formats=["%H:%M"], help="local time of the replacement (default: the start of the day)"
+    ),
 ) -> None:
     """Replace a meter: both histories are kept, with the final and the initial readings."""
+    from zhkh.core.config import get_settings
     from zhkh.core.db import session_scope
     from zhkh.metering.service import replace_meter
 
+    day = date(on.year, on.month, on.day)
+    at = None if time is None else datetime.combine(day, time.time(), tzinfo=get_settings().zone)
     with session_scope() as session:
-        done = replace_meter(
-            session, old, new, date(on.year, on.month, on.day), _values(final, "--final"), _values(initial, "--initial")
-        )
+        done = replace_meter(session, old, new, day, _values(final, "--final"), _values(initial, "--initial"), at=at)
     console.print(f"meter {done.old.serial} archived on {done.old.archived_on}, replaced by {done.new.serial}")
 
 

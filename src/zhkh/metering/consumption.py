@@ -125,12 +125,17 @@ def automatic_result(
     period_start: datetime,
     period_end: datetime,
     digits: int,
+    removed: bool = False,
 ) -> Result:
+    """``removed``: the meter was taken off by the end of the period; it then ends at its last
+    reading (the removal reading), as a meter installed during the period starts at its first."""
     start_value, start_exact = boundary_value(start_before, start_after, period_start, digits)
     if start_value is None and start_before is None and start_after is not None and start_after.at < period_end:
         # Installed during the period: it starts from its first reading.
         start_value, start_exact, period_start = start_after.value, True, start_after.at
     end_value, end_exact = boundary_value(end_before, end_after, period_end, digits)
+    if end_value is None and removed and end_before is not None and end_before.at >= period_start:
+        end_value, end_exact, period_end = end_before.value, True, end_before.at
     start = Point(period_start, start_value) if start_value is not None else None
     end = Point(period_end, end_value) if end_value is not None else None
     if start is None or end is None:
@@ -195,6 +200,7 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
             Meter.id.label("meter_id"),
             zones.c.zone,
             Meter.digits,
+            Meter.archived_on,
             windows.c.automatic,
             windows.c.x0,
             windows.c.x1,
@@ -240,6 +246,7 @@ def _results(session: Session, targets: Any, period: Period, zone: ZoneInfo) -> 
                 start,
                 end,
                 row.digits,
+                removed=row.archived_on is not None and row.archived_on < period.next().first_day,
             )
         else:
             previous, current, first = (

@@ -256,19 +256,26 @@ def replace_meter(
     on: date,
     final: Sequence[Decimal],
     initial: Sequence[Decimal],
+    at: datetime | None = None,
 ) -> Replacement:
-    """Meter ``old_serial`` was taken off on ``on`` showing ``final`` (one value per zone) and
-    ``new_serial`` (already registered) put on showing ``initial``. Both histories stay; the old
-    meter is archived and points to its successor; its device bindings move to the new meter."""
+    """Meter ``old_serial`` was taken off on ``on`` (at the moment ``at`` of that day if given,
+    otherwise at its start) showing ``final`` (one value per zone) and ``new_serial`` (already
+    registered, for the same service and place) put on showing ``initial``. Both histories stay;
+    the old meter is archived and points to its successor; its device bindings move to the new
+    meter."""
     old, new = meter_by_serial(session, old_serial), meter_by_serial(session, new_serial)
     if old.archived_on is not None:
         raise MeterArchived(f"meter {old_serial} was already archived on {old.archived_on}")
+    _check_successor(old, new)
+    zone_info = get_settings().zone
+    if at is not None and local_date(at, zone_info) != on:
+        raise CorrectionRefused(f"the moment of replacement {at.isoformat()} is not on {on.isoformat()}")
     if len(final) != old.zones or len(initial) != new.zones:
         raise CorrectionRefused(
             f"give one final value per zone of {old_serial} ({old.zones}) and one initial value per zone of "
             f"{new_serial} ({new.zones})"
         )
-    moment = local_midnight(on, get_settings().zone)
+    moment = at or local_midnight(on, zone_info)
     final_outcomes = ingest(
         session,
         [IncomingReading(moment, value, zone, old_serial, source="removal") for zone, value in enumerate(final, 1)],
@@ -300,6 +307,22 @@ def replace_meter(
         new.automatic = True
     session.flush()
     return Replacement(old, new, final_outcomes, initial_outcomes)
+
+
+def _check_successor(old: Meter, new: Meter) -> None:
+    """The new meter measures what the old one did: same service, same flat or building."""
+    if new.id == old.id or new.archived_on is not None:
+        raise CorrectionRefused(f"meter {new.serial} cannot replace {old.serial}: it is the same or archived meter")
+    for what, before, after in (
+        ("service", old.service, new.service),
+        ("kind (flat or building meter)", old.scope, new.scope),
+        ("building", old.building_id, new.building_id),
+        ("personal account", old.account_id, new.account_id),
+    ):
+        if before != after:
+            raise CorrectionRefused(
+                f"meter {new.serial} cannot replace {old.serial}: its {what} differs; register it for the same one"
+            )
 
 
 def correct_reading(session: Session, reading_id: int, value: Decimal, reason: str) -> Reading:

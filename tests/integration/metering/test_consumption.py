@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,15 +13,22 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.builders import device_models, metered_registry
+from tests.builders import device_models, import_rows, meter, metered_registry
 from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.metering.alarm_checks import on_readings_arrived
 from zhkh.metering.consumption import compute_consumption
 from zhkh.metering.errors import CorrectionRefused
+from zhkh.metering.imports import MetersImport
 from zhkh.metering.intake import IncomingReading, ingest
 from zhkh.metering.models import Consumption, Meter, Provenance
-from zhkh.metering.service import bind_device, correct_reading, register_device, unbind_device
+from zhkh.metering.service import (
+    bind_device,
+    correct_reading,
+    register_device,
+    replace_meter,
+    unbind_device,
+)
 
 NOW = datetime(2026, 5, 10, tzinfo=UTC)
 MSK = timedelta(hours=3)
@@ -228,3 +235,52 @@ def test_binding_a_device_later_leaves_the_hand_read_periods_alone(session: Sess
     assert meter.automatic
     unbind_device(session, "wmbusmeters", "33225544", "total_m3", at=local(2, 5))
     assert not meter.automatic, "no device measures it any more"
+
+
+@pytest.mark.usefixtures("meters")
+def test_an_automatic_meter_replaced_mid_period_ends_at_its_removal_reading(session: Session, tmp_path: Path) -> None:
+    """A device reads CW-1001 every 6 hours from 1 March 00:00 (100), 0.4 m³ a time. On 10 March
+    at 14:00 (after the device's 06:00 reading of 114.8, the meter showing 115.5) it is replaced
+    by CW-NEW, which starts at 0 and is read by the device from then on. March: the old meter
+    100 -> 115.5 = 15.5 (once it stayed missing for good: no reading follows the removal)."""
+    device_models(session)
+    register_device(session, "iperl", "33225544")
+    bind_device(session, "wmbusmeters", "33225544", "total_m3", "CW-1001", since=local(1, 2, hour=0))
+    import_rows(session, tmp_path, MetersImport(), [meter(serial="CW-NEW", installed_on="2026-03-10")])
+    start, old_series = local(1, 3, hour=0), []
+    for step in range(38):  # 1 Mar 00:00 .. 10 Mar 06:00
+        old_series.append(reading("CW-1001", str(100 + step * Decimal("0.4")), start + timedelta(hours=6 * step)))
+    ingest(session, old_series, now=NOW)
+    assert (old_series[-1].taken_at, old_series[-1].value) == (local(10, 3, hour=6), Decimal("114.8"))
+    replace_meter(
+        session, "CW-1001", "CW-NEW", date(2026, 3, 10), [Decimal("115.5")], [Decimal("0")], at=local(10, 3, hour=14)
+    )
+    new_series = [
+        reading("CW-NEW", str(Decimal("0.4") * step), local(10, 3, hour=14) + timedelta(hours=6 * step))
+        for step in range(1, 100)
+    ]
+    ingest(session, new_series, now=NOW)
+    compute_consumption(session, Period(2026, 3), None)
+    old_march = rows(session, "CW-1001")
+    assert old_march == [("2026-03", 1, "reading", Decimal("15.5"))]
+    [(_, _, provenance, volume)] = rows(session, "CW-NEW")
+    assert provenance == "interpolated"
+    assert volume is not None
+    assert volume > 0
+
+
+@pytest.mark.usefixtures("meters")
+def test_a_replacement_must_measure_the_same_thing(session: Session, tmp_path: Path) -> None:
+    import_rows(
+        session,
+        tmp_path,
+        MetersImport(),
+        [
+            meter(serial="EL-X", service="electricity", installed_on="2026-03-10"),
+            meter(serial="CW-B", account="", installed_on="2026-03-10"),
+            meter(serial="CW-2", account="1002", installed_on="2026-03-10"),
+        ],
+    )
+    for successor, what in (("EL-X", "service"), ("CW-B", "kind"), ("CW-2", "personal account")):
+        with pytest.raises(CorrectionRefused, match=f"cannot replace CW-1001: its {what}"):
+            replace_meter(session, "CW-1001", successor, date(2026, 3, 10), [Decimal("1")], [Decimal("0")])
