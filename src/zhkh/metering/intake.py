@@ -158,6 +158,9 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
     arrived: set[int] = set()
     rest = list(range(len(readings)))
     if session.get_bind().dialect.name == "postgresql":
+        serials = {r.serial for r in readings if r.serial is not None}
+        if serials:
+            _lock_meters(session, one_of(Meter.serial, serials, session))
         rest = _accept_plain(session, readings, now, outcomes, arrived)
     if rest:
         subset = [readings[i] for i in rest]
@@ -204,6 +207,9 @@ def _judge_and_store(
     """The general path: resolve, judge each reading against its neighbours, store, quarantine."""
     zone_info = get_settings().zone
     targets = _resolve(session, readings)
+    device_meters = {t.meter_id for t, r in zip(targets, readings, strict=True) if isinstance(t, _Target) and r.device}
+    if device_meters and session.get_bind().dialect.name == "postgresql":
+        _lock_meters(session, one_of(Meter.id, device_meters, session))
     outcomes: list[Outcome | None] = [None] * len(readings)
     quarantine: list[tuple[int, str, str]] = []
     by_group: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -230,6 +236,14 @@ def _judge_and_store(
     return [outcome for outcome in outcomes if outcome is not None]
 
 
+def _lock_meters(session: Session, condition: Any) -> None:
+    """Hold the meters a batch writes to until it commits. A reading is judged against the
+    meter's stored readings; two transactions judging readings of one meter at once would each
+    miss the other's and could both accept (200 and 150 at one moment). Locked in id order, so
+    two batches never wait for each other in a circle. (SQLite has one writer at a time.)"""
+    session.execute(select(Meter.id).where(condition).order_by(Meter.id).with_for_update(key_share=True))
+
+
 def judge_correction(session: Session, original: Reading, value: Decimal, now: datetime | None = None) -> Decision:
     """How the judge sees ``value`` put in place of ``original``: against the accepted readings
     around it in time, the original itself left out. A correction must fit its neighbours like
@@ -239,6 +253,8 @@ def judge_correction(session: Session, original: Reading, value: Decimal, now: d
     candidate = IncomingReading(original.taken_at, value, original.zone, serial, source="operator")
     [target] = _resolve(session, [candidate])
     assert isinstance(target, _Target)
+    if session.get_bind().dialect.name == "postgresql":
+        _lock_meters(session, Meter.id == target.meter_id)
     group = (target.meter_id, target.zone)
     points = _known_points(session, [candidate], {group: [0]})[group]
     if original.status is ReadingStatus.ACCEPTED and original.superseded_by_id is None:
