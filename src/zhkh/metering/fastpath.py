@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from zhkh.core.config import get_settings
-from zhkh.metering.validation import CLOCK_SKEW, MIN_JUMP_WINDOW, Flag
+from zhkh.metering.validation import CLOCK_SKEW, DAY_SECONDS, Flag
 
 # The statement reads the batch from a temporary table filled by COPY. ``later`` readings (at or
 # after this one, whatever their status) send a reading to the judge: it may be late, a duplicate
@@ -38,8 +38,9 @@ WITH incoming AS (
 ), judged AS (
     SELECT n.idx, n.zone, n.taken_at, n.value, n.source, n.source_ref, n.meter_id, n.verified_until,
            n.max_per_hour, n.day, n.capacity, previous.taken_at AS previous_at, previous.value AS previous_value,
+           day_start.value AS day_start_value,
            floor(extract(epoch FROM greatest(n.taken_at - previous.taken_at,
-                                             interval '{int(MIN_JUMP_WINDOW.total_seconds())} seconds'))) AS seconds
+                                             interval '{DAY_SECONDS} seconds'))) AS seconds
     FROM incoming n
     -- One probe on the unique index of original readings (corrects_id IS NULL): the meter's newest
     -- reading of any status. If it is before this one and live, nothing is later than this reading
@@ -51,6 +52,19 @@ WITH incoming AS (
         WHERE r.meter_id = n.meter_id AND r.zone = n.zone AND r.corrects_id IS NULL
         ORDER BY r.taken_at DESC LIMIT 1
     ) previous ON true
+    -- With a flow limit and a previous reading less than a day old: the earliest accepted reading
+    -- of the last 24 hours, since the meter passes at most a day's flow in any 24 hours (hourly
+    -- steps each within the limit can add up to more). The condition on n and previous is
+    -- checked once per row before the index is touched.
+    LEFT JOIN LATERAL (
+        SELECT r.value
+        FROM readings r
+        WHERE n.max_per_hour IS NOT NULL AND previous.taken_at > n.taken_at - interval '{DAY_SECONDS} seconds'
+          AND r.meter_id = n.meter_id AND r.zone = n.zone
+          AND r.status = 'accepted' AND r.superseded_by_id IS NULL
+          AND r.taken_at >= n.taken_at - interval '{DAY_SECONDS} seconds'
+        ORDER BY r.taken_at ASC LIMIT 1
+    ) day_start ON true
     WHERE (previous.taken_at IS NULL OR (previous.taken_at < n.taken_at AND previous.live))
       AND (n.archived_on IS NULL OR n.day <= n.archived_on)
       AND n.value >= 0 AND n.zone BETWEEN 1 AND n.zones AND n.value < n.capacity
@@ -65,7 +79,11 @@ WITH incoming AS (
              WHEN j.max_per_hour IS NOT NULL THEN
                (j.value + j.capacity - j.previous_value) * 3600 <= j.max_per_hour * j.seconds
              ELSE j.previous_value >= j.capacity * 0.9 AND j.value < j.capacity * 0.1
-           END AS fits
+           END
+           AND (j.day_start_value IS NULL OR
+                (CASE WHEN j.value >= j.day_start_value THEN j.value - j.day_start_value
+                      ELSE j.value + j.capacity - j.day_start_value END) * 3600
+                  <= j.max_per_hour * {DAY_SECONDS}) AS fits
     FROM judged j
 ), stored AS (
     INSERT INTO readings (meter_id, zone, taken_at, value, status, flags, source, source_ref)

@@ -58,6 +58,7 @@ from zhkh.metering.models import (
     ReadingStatus,
 )
 from zhkh.metering.validation import (
+    MIN_JUMP_WINDOW,
     Decision,
     MeterFacts,
     Point,
@@ -260,6 +261,7 @@ def judge_correction(session: Session, original: Reading, value: Decimal, now: d
     if original.status is ReadingStatus.ACCEPTED and original.superseded_by_id is None:
         points.remove(original.taken_at)
     previous, same, following = points.around(original.taken_at)
+    day_before, day_after = points.day_span(original.taken_at)
     return judge(
         target.facts,
         target.zone,
@@ -269,6 +271,8 @@ def judge_correction(session: Session, original: Reading, value: Decimal, now: d
         same_moment=same,
         local_day=local_date(original.taken_at, get_settings().zone),
         now=now or utc_now(),
+        day_before=day_before,
+        day_after=day_after,
     )
 
 
@@ -451,6 +455,17 @@ class _Known:
         if position < len(self.times) and self.times[position] == taken_at:
             del self.times[position], self.values[position]
 
+    def day_span(self, taken_at: datetime) -> tuple[Point | None, Point | None]:
+        """The earliest accepted reading in the 24 hours before ``taken_at``, and the latest in
+        the 24 hours after it."""
+        first = bisect.bisect_left(self.times, taken_at - MIN_JUMP_WINDOW)
+        before = bisect.bisect_left(self.times, taken_at)
+        after = bisect.bisect_right(self.times, taken_at)
+        last = bisect.bisect_right(self.times, taken_at + MIN_JUMP_WINDOW)
+        earliest = Point(self.times[first], self.values[first]) if first < before else None
+        latest = Point(self.times[last - 1], self.values[last - 1]) if last > after else None
+        return earliest, latest
+
     def around(self, taken_at: datetime) -> tuple[Point | None, Point | None, Point | None]:
         """The accepted readings just before, at and just after ``taken_at``."""
         left = bisect.bisect_left(self.times, taken_at)
@@ -472,11 +487,12 @@ def _known_points(
     spans = []
     for (meter_id, zone), indices in by_group.items():
         if len(indices) == 1:  # the usual case: one reading per meter in a batch
-            moment = readings[indices[0]].taken_at
-            spans.append((meter_id, zone, moment, moment))
+            first = last = readings[indices[0]].taken_at
         else:
             times = [readings[i].taken_at for i in indices]
-            spans.append((meter_id, zone, min(times), max(times)))
+            first, last = min(times), max(times)
+        # A day either side: the judge checks what the meter passed within any 24 hours.
+        spans.append((meter_id, zone, first - MIN_JUMP_WINDOW, last + MIN_JUMP_WINDOW))
     connection = session.connection()
     groups = _group_source(connection, spans)
     found = connection.execute(_neighbours_query(groups, lateral=connection.dialect.name == "postgresql")).all()
@@ -603,6 +619,7 @@ def _judge_groups(
                 decisions[index] = Decision(Verdict.DUPLICATE, detail="the same reading is already recorded")
                 continue
             previous, same, following = points.around(reading.taken_at)
+            day_before, day_after = points.day_span(reading.taken_at)
             decision = judge(
                 target.facts,
                 target.zone,
@@ -612,6 +629,8 @@ def _judge_groups(
                 same_moment=same,
                 local_day=local_date(reading.taken_at, zone_info),
                 now=now,
+                day_before=day_before,
+                day_after=day_after,
             )
             decisions[index] = decision
             points.stored.add((reading.taken_at, reading.value))

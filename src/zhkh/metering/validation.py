@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 # Readings are often dated to a day, so any interval is allowed at least a day's maximum flow.
 MIN_JUMP_WINDOW = timedelta(hours=24)
+DAY_SECONDS = int(MIN_JUMP_WINDOW.total_seconds())
 CLOCK_SKEW = timedelta(minutes=5)
 
 # What a reading can be at all, before it is judged against its meter. Anything outside these
@@ -140,9 +141,13 @@ def judge(
     same_moment: Point | None,
     local_day: date,
     now: datetime,
+    day_before: Point | None = None,
+    day_after: Point | None = None,
 ) -> Decision:
     """Decide on ``candidate`` given the accepted readings around it in time. ``local_day`` is
-    the candidate's date in the buildings' time zone."""
+    the candidate's date in the buildings' time zone. ``day_before`` is the earliest accepted
+    reading in the 24 hours before the candidate, ``day_after`` the latest in the 24 hours after
+    it: each step is allowed a day's flow, so hourly steps are also checked as a day's total."""
     refusal = _shape_problem(meter, zone, candidate, local_day, now)
     if refusal:
         return refusal
@@ -166,9 +171,33 @@ def judge(
         if isinstance(step_after, Decision):
             return step_after
         flags.append(Flag.LATE)
+    for earlier, later in ((day_before, candidate), (candidate, day_after)):
+        if earlier is not None and later is not None:
+            refusal = _day_total(meter, earlier, later)
+            if refusal:
+                return refusal
     if meter.verified_until is not None and local_day > meter.verified_until:
         flags.append(Flag.VERIFICATION_EXPIRED)
     return Decision(Verdict.ACCEPTED, flags=tuple(flags))
+
+
+def _day_total(meter: MeterFacts, earlier: Point, later: Point) -> Decision | None:
+    """What the meter passed between two readings less than a day apart, at most a day's flow."""
+    rise = rise_between(meter.digits, earlier.value, later.value)
+    if not exceeds(meter.max_per_hour, rise, DAY_SECONDS):
+        return None
+    assert meter.max_per_hour is not None
+    return _reject(
+        Reason.IMPOSSIBLE_JUMP,
+        f"{_fmt(earlier.value)} → {_fmt(later.value)} within 24 h ({_hours(earlier, later)}) is more than meter "
+        f"{meter.serial} can pass in a day ({_fmt(meter.max_per_hour * 24)} at most)",
+    )
+
+
+def rise_between(digits: int, before: Decimal, after: Decimal) -> Decimal:
+    """How far a counter of ``digits`` digits went from ``before`` to ``after``, through a
+    rollover if it is lower (accepted readings only fall as a rollover)."""
+    return after - before if after >= before else after + Decimal(10) ** digits - before
 
 
 def _shape_problem(meter: MeterFacts, zone: int, candidate: Point, local_day: date, now: datetime) -> Decision | None:

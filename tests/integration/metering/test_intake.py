@@ -250,3 +250,26 @@ def test_flow_limit_is_data(session: Session) -> None:
     assert statuses(session, [reading("B-CW", "5000", 25)]) == [("accepted", None)]
     set_flow_limit(session, Service.COLD_WATER, 50, Decimal("30"))
     assert statuses(session, [reading("B-CW", "9000", 26, hour=0)]) == [("rejected", "impossible_jump")]
+
+
+@pytest.mark.usefixtures("meters")
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_frequent_readings_are_held_to_a_days_flow_in_any_24_hours(session: Session, one_by_one: bool) -> None:
+    """A flat's cold water meter passes at most 3.125 m³/h, 75 m³ a day. Each step is allowed a
+    day's flow (readings are often dated to a day), so hourly steps of 70 m³ each pass the step
+    check; together they cannot: 100 -> 170 at 01:00 is within a day's 75, 100 -> 240 at 02:00 is
+    not. Once 24 such steps were all accepted: 1,610 m³ in 23 hours. Sent one at a time (the
+    PostgreSQL fast path) or as one batch (the judge), the answer is the same."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    series = [IncomingReading(start + timedelta(hours=h), Decimal(100 + 70 * h), 1, "CW-1001") for h in range(24)]
+    if one_by_one:
+        outcomes = [ingest(session, [r], now=NOW).outcomes[0] for r in series]
+    else:
+        outcomes = ingest(session, series, now=NOW).outcomes
+    assert [o.status.value for o in outcomes[:2]] == ["accepted", "accepted"]
+    assert outcomes[2].reason == "impossible_jump"
+    assert outcomes[2].detail == (
+        "100 → 240 within 24 h (2 h) is more than meter CW-1001 can pass in a day (75 at most)"
+    )
+    accepted = session.scalars(select(Reading.value).where(Reading.status == "accepted")).all()
+    assert max(accepted) - min(accepted) <= 75
