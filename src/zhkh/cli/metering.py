@@ -205,7 +205,7 @@ def quarantine_command(reason: str | None = typer.Option(None, "--reason")) -> N
 
     table = Table("id", "reason", "serial / device", "channel", "zone", "taken at", "value", "source")
     with session_scope() as session:
-        statement = select(QuarantinedReading).where(QuarantinedReading.resolved_reading_id.is_(None))
+        statement = select(QuarantinedReading).where(QuarantinedReading.resolved_at.is_(None))
         if reason:
             statement = statement.where(QuarantinedReading.reason == reason)
         for q in session.scalars(statement.order_by(QuarantinedReading.id).limit(1000)):

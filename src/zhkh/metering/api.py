@@ -26,8 +26,8 @@ from zhkh.identity.models import ApiToken
 from zhkh.metering.errors import MeterNotFound, OutsideReadingWindow, TooManyReadings
 from zhkh.metering.intake import IncomingReading, Outcome, Status, ingest
 from zhkh.metering.iot import FORMATS
-from zhkh.metering.messages import MessageStatus, RawMessage, process_or_keep
-from zhkh.metering.models import Consumption, DeadLetter, Device, Meter, Reading
+from zhkh.metering.messages import MessageStatus, RawMessage, dead_letter, process_or_keep
+from zhkh.metering.models import Consumption, Device, Meter, Reading
 from zhkh.metering.schemas import (
     MAX_BATCH,
     AlarmOut,
@@ -367,7 +367,4 @@ async def post_waterius(
 
 
 def _dead(session: SessionDep, body: bytes, received_at: datetime, reason: str) -> None:
-    session.add(
-        DeadLetter(transport="http", topic="/api/v1/waterius", payload=body, reason=reason, received_at=received_at)
-    )
-    session.flush()
+    dead_letter(session, RawMessage("http", "waterius", "/api/v1/waterius", body, received_at), reason)

@@ -30,13 +30,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    insert,
     literal,
     select,
     true,
     type_coerce,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import insert_new_rows
@@ -720,8 +721,15 @@ def _quarantine(
                 "source_ref": reading.source_ref,
             }
         )
-    session.execute(insert(QuarantinedReading), rows)
+    session.execute(_insert_ignoring_repeats(session, QuarantinedReading), rows)
     return {index: Outcome(Status.QUARANTINED, reason, detail) for index, reason, detail in quarantine}
+
+
+def _insert_ignoring_repeats(session: Session, model: type[Any]) -> Any:
+    """INSERT that skips a row a unique index already has (the same reading quarantined again)."""
+    dialect = session.get_bind().dialect.name
+    statement = postgresql_insert(model) if dialect == "postgresql" else sqlite_insert(model)
+    return statement.on_conflict_do_nothing()
 
 
 def _announce(

@@ -4,6 +4,7 @@ whatever cannot be read into the dead-letter table with its raw bytes and the re
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -206,14 +209,21 @@ def _places(session: Session, device_ids: set[int]) -> dict[int, tuple[int, int 
 
 
 def dead_letter(session: Session, message: RawMessage, reason: str) -> MessageResult:
-    """Keep ``message`` as it came, with why it could not be used, for an operator to replay."""
+    """Keep ``message`` as it came, with why it could not be used, for an operator to replay. The
+    same message again (a redelivery) counts as one more occurrence of the same dead letter."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(DeadLetter).values(
+        transport=message.transport,
+        topic=message.topic[:500],
+        payload=message.payload,
+        payload_sha256=hashlib.sha256(message.payload).hexdigest(),
+        reason=reason,
+        received_at=message.received_at,
+    )
     session.execute(
-        insert(DeadLetter).values(
-            transport=message.transport,
-            topic=message.topic[:500],
-            payload=message.payload,
-            reason=reason,
-            received_at=message.received_at,
+        statement.on_conflict_do_update(
+            index_elements=["transport", "topic", "payload_sha256"],
+            set_={"occurrences": DeadLetter.occurrences + 1, "last_received_at": statement.excluded.received_at},
         )
     )
     return MessageResult(MessageStatus.DEAD_LETTER, reason)

@@ -152,7 +152,25 @@ class QuarantinedReading(Base):
     source: Mapped[str] = mapped_column(String(40))
     source_ref: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
+    # Set when the reading went through the pipeline again (bound, replayed): to the stored
+    # reading, accepted or rejected; a replay that turned out a duplicate has no row of its own.
     resolved_reading_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# The same reading quarantined again (a redelivered message, a second bind that still finds no
+# meter for it) is the same row: what identifies it, whichever of serial or device it names.
+Index(
+    "uq_quarantined_readings_key",
+    func.coalesce(QuarantinedReading.serial, ""),
+    func.coalesce(QuarantinedReading.device_format, ""),
+    func.coalesce(QuarantinedReading.device_id, ""),
+    func.coalesce(QuarantinedReading.channel, ""),
+    QuarantinedReading.zone,
+    QuarantinedReading.taken_at,
+    QuarantinedReading.value,
+    unique=True,
+)
 
 
 class DeadLetter(Base):
@@ -160,13 +178,19 @@ class DeadLetter(Base):
     with its raw bytes so it can be looked at and replayed."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("transport", "topic", "payload_sha256", name="uq_dead_letters_message"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     transport: Mapped[str] = mapped_column(String(20))  # mqtt, http
     topic: Mapped[str] = mapped_column(String(500))  # MQTT topic or HTTP path
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # A redelivered message (the broker sends again what was not acknowledged) is the same dead
+    # letter seen once more: counted, not stored twice.
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    occurrences: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
+    last_received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class DeviceModel(Base):

@@ -142,7 +142,7 @@ def bind_device(
     session.add(binding)
     meter.automatic = True
     session.flush()
-    replay_quarantine(session, fmt, found.external_id)
+    replay_quarantine(session, fmt, found.external_id, channel)
     return binding
 
 
@@ -189,19 +189,21 @@ def set_flow_limit(session: Session, service: Service, diameter_mm: int | None, 
     return limit
 
 
-def replay_quarantine(session: Session, fmt: str, external_id: str) -> list[Outcome]:
-    """Run a device's quarantined readings through the pipeline again (after it was bound)."""
-    waiting = list(
-        session.scalars(
-            select(QuarantinedReading)
-            .where(
-                QuarantinedReading.device_format == fmt,
-                QuarantinedReading.device_id == external_id,
-                QuarantinedReading.resolved_reading_id.is_(None),
-            )
-            .order_by(QuarantinedReading.taken_at)
+def replay_quarantine(session: Session, fmt: str, external_id: str, channel: str | None = None) -> list[Outcome]:
+    """Run a device's quarantined readings (of one channel, if given) through the pipeline
+    again, after it was bound. What still has no meter stays in quarantine, as the same row."""
+    statement = (
+        select(QuarantinedReading)
+        .where(
+            QuarantinedReading.device_format == fmt,
+            QuarantinedReading.device_id == external_id,
+            QuarantinedReading.resolved_at.is_(None),
         )
+        .order_by(QuarantinedReading.taken_at)
     )
+    if channel is not None:
+        statement = statement.where(QuarantinedReading.channel == channel)
+    waiting = list(session.scalars(statement))
     incoming = [
         IncomingReading(
             q.taken_at,
@@ -219,7 +221,7 @@ def replay_quarantine(session: Session, fmt: str, external_id: str) -> list[Outc
 def bind_quarantined(session: Session, quarantine_id: int, serial: str, zone: int | None = None) -> Outcome:
     """Give a quarantined reading its meter and run it through the pipeline."""
     held = session.get(QuarantinedReading, quarantine_id)
-    if held is None or held.resolved_reading_id is not None:
+    if held is None or held.resolved_at is not None:
         raise QuarantineNotFound(f"no unresolved quarantined reading {quarantine_id}")
     meter_by_serial(session, serial)
     incoming = IncomingReading(
@@ -231,9 +233,10 @@ def bind_quarantined(session: Session, quarantine_id: int, serial: str, zone: in
 def _resolve_quarantined(
     session: Session, held: Sequence[QuarantinedReading], outcomes: list[Outcome]
 ) -> list[Outcome]:
+    now = utc_now()
     for item, outcome in zip(held, outcomes, strict=True):
-        if outcome.status in (Status.ACCEPTED, Status.REJECTED) and outcome.reading_id is not None:
-            item.resolved_reading_id = outcome.reading_id
+        if outcome.status is not Status.QUARANTINED:  # stored, or found stored already
+            item.resolved_reading_id, item.resolved_at = outcome.reading_id, now
     session.flush()
     return outcomes
 

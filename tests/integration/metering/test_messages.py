@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from tests.builders import IOT_EXAMPLES, device_models, metered_registry
 from zhkh.alarms.models import Alarm, AlarmKind, AlarmState
 from zhkh.metering import messages
-from zhkh.metering.intake import Status
+from zhkh.metering.errors import QuarantineNotFound
+from zhkh.metering.intake import IncomingReading, Status, ingest
 from zhkh.metering.messages import MessageStatus, RawMessage, process_messages, process_or_keep
-from zhkh.metering.models import DeadLetter, Reading
-from zhkh.metering.service import bind_device, register_device
+from zhkh.metering.models import DeadLetter, QuarantinedReading, Reading
+from zhkh.metering.service import bind_device, bind_quarantined, register_device
 
 RECEIVED = datetime(2025, 3, 14, 7, tzinfo=UTC)
 BOUND = datetime(2025, 1, 1, tzinfo=UTC)
@@ -255,3 +256,40 @@ def test_a_message_the_pipeline_fails_on_is_kept_and_its_writes_undone(
     letter = session.scalar(select(DeadLetter))
     assert letter is not None
     assert letter.payload == raw.payload
+
+
+@pytest.mark.usefixtures("devices")
+def test_a_redelivered_message_is_quarantined_and_dead_lettered_once(session: Session) -> None:
+    """The broker delivers again what was not acknowledged: ch1 of the waterius (bound to no
+    meter) stays one quarantined reading, and an unreadable message one dead letter, seen twice."""
+    waterius = message("waterius", "waterius/10099775", "waterius-http.json")
+    garbage = RawMessage("mqtt", "platform", "zhkh/readings/x", b"garbage", RECEIVED)
+    for _ in range(2):
+        process_messages(session, [waterius, garbage])
+    assert len(session.scalars(select(QuarantinedReading)).all()) == 1
+    [letter] = session.scalars(select(DeadLetter)).all()
+    assert letter.occurrences == 2
+
+
+@pytest.mark.usefixtures("devices")
+def test_binding_replays_only_its_channel_and_settles_every_replayed_reading(session: Session) -> None:
+    """A waterius message of 1 February, before any channel was bound: both channels wait in
+    quarantine. Binding ch1 replays ch1 only. ch0's reading meanwhile reached HW-1001 another
+    way (a file), so binding it by hand finds it stored: settled all the same, not left waiting
+    for ever."""
+    body = json.loads((IOT_EXAMPLES / "waterius-http.json").read_text())
+    body["timestamp"] = "2025-02-01T06:00:00+0000"
+    february = datetime(2025, 2, 1, 6, tzinfo=UTC)
+    process_messages(
+        session, [RawMessage("mqtt", "waterius", "waterius/10099775", json.dumps(body).encode(), february)]
+    )
+    waiting = session.scalars(select(QuarantinedReading).order_by(QuarantinedReading.channel)).all()
+    assert [(q.channel, q.resolved_at is None) for q in waiting] == [("ch0", True), ("ch1", True)]
+    bind_device(session, "waterius", "10099775", "ch1", "CW-1001", since=datetime(2025, 1, 1, tzinfo=UTC))
+    assert [(q.channel, q.resolved_at is None) for q in waiting] == [("ch0", True), ("ch1", False)]
+    assert waiting[1].resolved_reading_id is not None
+    ingest(session, [IncomingReading(waiting[0].taken_at, waiting[0].value, 1, "HW-1001", source="file")])
+    assert bind_quarantined(session, waiting[0].id, "HW-1001").status is Status.DUPLICATE
+    assert waiting[0].resolved_at is not None
+    with pytest.raises(QuarantineNotFound):
+        bind_quarantined(session, waiting[0].id, "HW-1001")
