@@ -133,6 +133,17 @@ def metered_registry(session: Session, tmp_path: Path) -> None:
 
 
 IOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "iot"
+# The platform examples name the meters of examples/meters.csv; these are their twins in
+# ``metered_registry``.
+_EXAMPLE_TWINS = {b"CW-100101": b"CW-1001", b"HW-100101": b"HW-1001", b"EL-100101": b"EL-1002"}
+
+
+def platform_example(name: str) -> bytes:
+    """An examples/iot platform message, naming the meters of ``metered_registry``."""
+    payload = (IOT_EXAMPLES / name).read_bytes()
+    for example, twin in _EXAMPLE_TWINS.items():
+        payload = payload.replace(example, twin)
+    return payload
 
 
 def device_models(session: Session) -> None:

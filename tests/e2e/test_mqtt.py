@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.builders import IOT_EXAMPLES, device_models, metered_registry
+from tests.builders import IOT_EXAMPLES, device_models, metered_registry, platform_example
 from tests.conftest import IN_CI
 from zhkh.core.db import get_engine, session_scope
 from zhkh.metering import mqtt as mqtt_consumer
@@ -142,7 +142,7 @@ def test_every_format_over_mqtt(consumer_thread: Callable[[list[tuple[str, str]]
     uplink["end_device_ids"]["dev_eui"] = "70B3D57ED0059999"
     publish_all(
         [
-            (f"{prefix}/zhkh/gw", (IOT_EXAMPLES / "platform.json").read_bytes()),
+            (f"{prefix}/zhkh/gw", platform_example("platform.json")),
             (
                 f"{prefix}/application/x/device/70b3d57ed0051234/event/up",
                 (IOT_EXAMPLES / "chirpstack-up.json").read_bytes(),

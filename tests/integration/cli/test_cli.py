@@ -3,6 +3,7 @@ nothing written on refusal, the demo twice."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.conftest import use_database
 from zhkh.cli.main import run
 from zhkh.core.db import get_engine, session_scope
 from zhkh.housing.models import Account, Building, Organisation, Ownership
+from zhkh.metering.messages import RawMessage, process_messages
 from zhkh.schema import alembic_config
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -184,3 +186,23 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str)
     assert code == 0
     assert "premises: 199 rows, 199 created" in out
     assert count(Account) == accounts
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_the_example_messages_reach_the_example_meters(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a new user does from docs/iot.md: import the example files, then send the example
+    platform messages; every reading finds its meter."""
+    import_examples(capsys)
+    assert cli(capsys, "import", "meters", str(EXAMPLES / "meters.csv"))[0] == 0
+    names = ["platform.json", "platform-two-zone.json", "platform-gateway-batch.json"]
+    received = datetime(2025, 3, 14, 7, tzinfo=UTC)
+    with session_scope() as session:
+        results = process_messages(
+            session,
+            [
+                RawMessage("mqtt", "platform", "zhkh/readings/x", (EXAMPLES / "iot" / n).read_bytes(), received)
+                for n in names
+            ],
+        )
+    statuses = [outcome.status.value for result in results for outcome in result.readings]
+    assert statuses == ["accepted", "accepted", "accepted", "duplicate", "accepted", "duplicate", "duplicate"]

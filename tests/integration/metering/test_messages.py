@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.builders import IOT_EXAMPLES, device_models, metered_registry
+from tests.builders import IOT_EXAMPLES, device_models, metered_registry, platform_example
 from zhkh.alarms.models import Alarm, AlarmKind, AlarmState
 from zhkh.metering import messages
 from zhkh.metering.errors import QuarantineNotFound
@@ -48,7 +48,9 @@ def test_every_format_becomes_readings(session: Session) -> None:
         [
             message("chirpstack", "application/a/device/70b3d57ed0051234/event/up", "chirpstack-up.json"),
             message("wmbusmeters", "wmbusmeters/33225544", "wmbusmeters-iperl.json"),
-            message("platform", "zhkh/readings/gw1", "platform-gateway-batch.json"),
+            RawMessage(
+                "mqtt", "platform", "zhkh/readings/gw1", platform_example("platform-gateway-batch.json"), RECEIVED
+            ),
         ],
     )
     assert [r.status for r in results] == [MessageStatus.PROCESSED] * 3

@@ -118,7 +118,7 @@ def test_waterius_one_value_per_topic() -> None:
 
 def test_platform_formats() -> None:
     single = parse_message("platform", "zhkh/readings/x", example("platform.json"), RECEIVED).serial_readings
-    assert [(r.serial, r.value, r.zone) for r in single] == [("CW-1001", Decimal("123.456"), 1)]
+    assert [(r.serial, r.value, r.zone) for r in single] == [("CW-100101", Decimal("123.456"), 1)]
     assert single[0].taken_at == datetime(2025, 3, 14, 6, tzinfo=UTC)
     zones = parse_message("platform", "zhkh/readings/x", example("platform-two-zone.json"), RECEIVED).serial_readings
     assert [(r.zone, r.value) for r in zones] == [(1, Decimal("4521.7")), (2, Decimal("1873.25"))]
