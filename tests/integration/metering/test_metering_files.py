@@ -101,6 +101,7 @@ def test_readings_file_counts_by_outcome_and_reason(session: Session, tmp_path: 
 def test_malformed_readings_file_is_refused_whole(write_file: WriteFile) -> None:
     content = (
         "serial,date,value,value_t1\nCW-1,2026-03-25,1,\nCW-1,yesterday,2,\nCW-1,2026-03-25,,\nCW-1,2026-03-25,1,2\n"
+        f"CW-1,9999-12-31 23:00+00:00,1,\n{'S' * 80},2026-03-25,1,\nCW-1,2026-03-25,1234567890123,\n"
     )
     with pytest.raises(ProblemsFound) as excinfo, open_table(write_file("r.csv", content), READINGS_SPEC) as reader:
         check_readings_file(reader)
@@ -108,6 +109,9 @@ def test_malformed_readings_file_is_refused_whole(write_file: WriteFile) -> None
         "line 3: date: not a date in the form 2026-03-01 or 01.03.2026: 'yesterday'",
         "line 4: no reading: value (or value_t1...) is empty",
         "line 5: give either value or value_t1, value_t2, value_t3, not both",
+        "line 6: taken_at must be between 1970 and 2099, got 9999-12-31T23:00:00+00:00",
+        f"line 7: serial is longer than 64 characters: {'S' * 64}…",
+        "line 8: value has more than 12 digits before the decimal point: 1234567890123",
     ]
 
 
