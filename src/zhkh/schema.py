@@ -14,7 +14,8 @@ import zhkh.core.outbox
 import zhkh.housing.models
 import zhkh.identity.models
 import zhkh.metering.models
-import zhkh.notify.models  # noqa: F401  (imported for their tables)
+import zhkh.notify.models
+import zhkh.tariffs.models  # noqa: F401  (imported for their tables)
 from zhkh.core.db import Base
 
 METADATA: MetaData = Base.metadata

@@ -88,6 +88,28 @@ _command(
     "serial, service, building_id, account (empty: a building meter), zones, installed_on, verified_until",
 )
 
+_command(
+    "suppliers",
+    "zhkh.tariffs.imports:SuppliersImport",
+    "building_id, service, supplier_inn, valid_from, valid_to (empty: open-ended)",
+)
+_command(
+    "tariffs",
+    "zhkh.tariffs.imports:TariffsImport",
+    "service, zone (empty: single-rate), price, unit, valid_from, valid_to, building_id (empty: every building)",
+)
+_command(
+    "norms",
+    "zhkh.tariffs.imports:NormsImport",
+    "service, value, unit (e.g. m3/person, Gcal/m2), valid_from, valid_to, building_id (optional residents)",
+)
+_command("multipliers", "zhkh.tariffs.imports:MultipliersImport", "service, value, valid_from, valid_to")
+_command(
+    "benefits",
+    "zhkh.tariffs.imports:BenefitsImport",
+    "account, service, percent, limit (social_norm or consumption_norm), valid_from, valid_to, granted_by_inn",
+)
+
 
 @app.command("readings")
 def readings_command(file: Path = FileArgument, dry_run: bool = DryRunOption) -> None:

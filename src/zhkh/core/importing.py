@@ -10,7 +10,7 @@ to the real tables unless every row is valid.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -251,7 +251,9 @@ def parsed(values: Mapping[str, str], column: str, parser: Any, *, optional: boo
         raise RowError(str(exc), column) from exc
 
 
-def duplicate_problems(session: Session, staging: Table, key: list[ColumnElement[Any]], label: str) -> list[Problem]:
+def duplicate_problems(
+    session: Session, staging: Table, key: Sequence[ColumnElement[Any]], label: str
+) -> list[Problem]:
     """Rows whose ``key`` already appeared on an earlier line of the same file."""
     first_line = func.min(staging.c.line).over(partition_by=key)
     ranked = select(staging.c.line, first_line.label("first_line"), *key).subquery()
@@ -277,8 +279,13 @@ class Upsert:
     key: tuple[str, ...]
     values: tuple[str, ...]  # compared and updated
     inserted: tuple[str, ...] = ()  # only written for new rows (columns the file does not have)
+    # Key columns may be NULL ("for all buildings"), so they are matched with IS NOT DISTINCT
+    # FROM; meant for small tables, since that comparison cannot use a plain index.
+    nullable_key: bool = False
 
     def _joined(self) -> ColumnElement[bool]:
+        if self.nullable_key:
+            return and_(*(self.target.c[k].is_not_distinct_from(self.source.c[k]) for k in self.key))
         return and_(*(self.target.c[k] == self.source.c[k] for k in self.key))
 
     def _same(self) -> ColumnElement[bool]:
