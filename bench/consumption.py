@@ -31,8 +31,22 @@ def seed(url: str) -> int:
     """Readings made by SQL, not through the pipeline: this benchmark is about consumption."""
     engine = create_db_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE readings, quarantined_readings, consumption, outbox"))
+        connection.execute(
+            text("TRUNCATE readings, quarantined_readings, consumption, outbox, device_bindings, devices, device_models")
+        )
         connection.execute(text("UPDATE meters SET automatic = (id % 10 = 0)"))
+        # A meter is read automatically in a period when a device was bound to it then.
+        connection.execute(
+            text(
+                """
+                INSERT INTO device_models (id, name, format, mapping) VALUES (1, 'bench', 'platform', '{}');
+                INSERT INTO devices (id, format, external_id, model_id)
+                SELECT id, 'platform', 'bench-' || id, 1 FROM meters WHERE automatic;
+                INSERT INTO device_bindings (device_id, channel, meter_id, zone, bound_from)
+                SELECT id, 'value', id, 1, TIMESTAMPTZ '2026-01-01 00:00+03' FROM meters WHERE automatic;
+                """
+            )
+        )
         connection.execute(
             text(
                 """
