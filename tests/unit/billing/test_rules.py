@@ -4,7 +4,7 @@ docstring, not taken from the code."""
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal as D
+from decimal import Decimal as D  # noqa: N817 - the worked examples read better short
 from typing import Any
 
 from zhkh.billing.rules import (
@@ -86,8 +86,10 @@ def test_by_meter_formula_1() -> None:
     """123.456 → 130.456 = 7 m³ × 55.12 = 385.84 ₽."""
     line = only(building(account(meters=(cold_meter(),))), S.COLD_WATER)
     assert (line.method, line.quantity, line.price, line.amount) == (Method.METER, D("7"), D("55.12"), 38584)
-    assert line.inputs["start"] == "123.456" and line.inputs["end"] == "130.456"
-    assert line.meter_id == 7 and line.supplier_id == WATER_CO
+    assert line.inputs["start"] == "123.456"
+    assert line.inputs["end"] == "130.456"
+    assert line.meter_id == 7
+    assert line.supplier_id == WATER_CO
 
 
 def test_two_zone_electricity_each_zone_at_its_price() -> None:
