@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
 import zhkh.alarms.models
+import zhkh.billing.models
 import zhkh.core.outbox
 import zhkh.housing.models
 import zhkh.identity.models

@@ -25,7 +25,7 @@ QUANTUM = Decimal("0.000001")
 MAX_ESTIMATED_PERIODS = 3
 AVERAGE_OVER = 6
 AVERAGE_AT_LEAST = 3
-# п.90-91: temporary absence counts when more than 5 full days.
+# п.90-91: temporary absence counts when more than 5 full days (the run applies this).
 ABSENCE_MORE_THAN = 5
 
 METERED = (ServiceCode.COLD_WATER, ServiceCode.HOT_WATER, ServiceCode.ELECTRICITY, ServiceCode.GAS)
@@ -138,7 +138,9 @@ class AccountInput:
     residents: int
     owners: int
     meter_possible: bool
-    absent_days: int = 0  # full days away in the period
+    # Σ over residents away of their full days away in the period (absences of more than 5 full
+    # days only: ``absent_person_days``), which reduces per-person norms (п.86-90).
+    absent_person_days: int = 0
     meters: tuple[MeterZone, ...] = ()
     benefits: tuple[BenefitInput, ...] = ()
 
@@ -303,12 +305,15 @@ def _line(
 
 def _absence_factor(building: BuildingInput, account: AccountInput) -> tuple[Decimal, dict[str, Any]]:
     """п.86-90: per-person services of premises where a meter cannot be installed are reduced
-    by the full days away, when more than 5."""
-    if account.meter_possible or account.absent_days <= ABSENCE_MORE_THAN:
+    by the person-days away: n × N × (n × D − days away) / (n × D)."""
+    if account.meter_possible or not account.absent_person_days or not account.persons:
         return Decimal(1), {}
-    days = building.days_in_period
-    away = min(account.absent_days, days)
-    return Decimal(days - away) / Decimal(days), {"absent_days": away, "days": days}
+    person_days = account.persons * building.days_in_period
+    away = min(account.absent_person_days, person_days)
+    return Decimal(person_days - away) / Decimal(person_days), {
+        "absent_person_days": away,
+        "days": building.days_in_period,
+    }
 
 
 def _by_area_or_persons(

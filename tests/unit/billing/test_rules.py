@@ -165,13 +165,17 @@ def test_nobody_registered_owners_are_counted() -> None:
     assert (line.quantity, line.amount) == (D("13.87"), 76451)
 
 
-def test_temporary_absence_reduces_per_person_norms_by_the_days_away() -> None:
-    """10 full days away of 30, meter impossible: 3 × 6.935 × 20/30 = 13.87 m³ × 55.12 = 764.51 ₽.
-    Five days or fewer change nothing."""
-    line = only(building(account(meter_possible=False, absent_days=10)), S.COLD_WATER)
-    assert (line.quantity, line.amount, line.inputs["absent_days"]) == (D("13.87"), 76451, 10)
-    short = only(building(account(meter_possible=False, absent_days=5)), S.COLD_WATER)
-    assert short.amount == 114677
+def test_temporary_absence_reduces_per_person_norms_by_the_person_days_away() -> None:
+    """Meter impossible, 3 residents, 30 days. All three away 10 full days (30 person-days):
+    3 × 6.935 × (90 − 30) / 90 = 13.87 m³ × 55.12 = 764.51 ₽. One away 10 days:
+    20.805 × 80 / 90 = 18.493333 m³ × 55.12 = 1019.35 ₽ (1019.352515). Where a meter is possible
+    absence changes nothing."""
+    line = only(building(account(meter_possible=False, absent_person_days=30)), S.COLD_WATER)
+    assert (line.quantity, line.amount, line.inputs["absent_person_days"]) == (D("13.87"), 76451, 30)
+    one = only(building(account(meter_possible=False, absent_person_days=10)), S.COLD_WATER)
+    assert (one.quantity, one.amount) == (D("18.493333"), 101935)
+    metered = only(building(account(absent_person_days=30)), S.COLD_WATER)
+    assert metered.amount == 344031
 
 
 def test_late_reading_after_estimates_is_billed_net_of_them() -> None:

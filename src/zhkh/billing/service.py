@@ -1,0 +1,655 @@
+"""Use cases of billing: run a period, close it, recalculate closed periods.
+
+``run_billing`` bills every account of a period (or of one building) a chunk of buildings at a
+time: consumption brought up to date, inputs loaded set-based (``repository``), lines computed
+by the pure rules, written in bulk. Running an open period again replaces its draft. Closing
+freezes it and sends each account's money facts to the outbox. A later change to what a closed
+period was computed from (a late reading, a corrected tariff, a new benefit or absence) becomes
+recalculation lines in the period being run, each referencing what it corrects and saying why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
+from zhkh.billing.explain import StoredLine
+from zhkh.billing.models import (
+    AccrualLine,
+    BilledAccount,
+    BillingPeriod,
+    BillingProblemRow,
+    PeriodStatus,
+    TemporaryAbsence,
+)
+from zhkh.billing.repository import (
+    HISTORY_PERIODS,
+    Catalogue,
+    Snapshot,
+    billed_registry,
+    building_ids,
+    chunks,
+    current_registry,
+    in_force,
+    load_buildings,
+    load_catalogue,
+)
+from zhkh.billing.rules import BillingProblem, Line, LineKind, bill_building, text
+from zhkh.core.bulk import bulk_insert
+from zhkh.core.clock import utc_now
+from zhkh.core.db import is_sqlite, one_of
+from zhkh.core.errors import InvalidInput, NotFound
+from zhkh.core.money import format_rubles
+from zhkh.core.outbox import OutboxMessage
+from zhkh.core.periods import Period
+from zhkh.core.values import decimal_to_text
+from zhkh.housing.models import Account, Organisation, Premise
+from zhkh.metering.consumption import compute_consumption
+from zhkh.metering.models import Consumption, Meter
+from zhkh.tariffs.models import Benefit, Multiplier, Norm, ServiceSupplier, Tariff
+
+# Buildings billed together: one set of queries and one bulk write per chunk. SQLite binds each
+# id as its own parameter, so it gets smaller chunks.
+CHUNK_BUILDINGS = 500
+SQLITE_CHUNK_BUILDINGS = 50
+
+
+@dataclass
+class RunSummary:
+    period: Period
+    accounts: int = 0
+    lines: int = 0
+    recalculations: int = 0
+    total: int = 0  # kopecks, all lines
+    by_supplier: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    problems: list[BillingProblem] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+# --- periods -----------------------------------------------------------------------------------
+
+
+def period_state(session: Session, period: Period) -> BillingPeriod | None:
+    return session.get(BillingPeriod, period.first_day)
+
+
+def _open_for_run(session: Session, period: Period) -> BillingPeriod:
+    state = period_state(session, period)
+    if state is not None and state.status is PeriodStatus.CLOSED:
+        raise PeriodClosed(
+            f"period {period} is closed; its lines are final. Changes to it are recalculated in the next open period"
+        )
+    later_closed = session.scalar(
+        select(func.max(BillingPeriod.period)).where(
+            BillingPeriod.status == PeriodStatus.CLOSED, BillingPeriod.period > period.first_day
+        )
+    )
+    if later_closed is not None:
+        raise PeriodOutOfOrder(f"period {Period.of(later_closed)} is already closed; {period} comes before it")
+    if state is None:
+        state = BillingPeriod(period=period.first_day, status=PeriodStatus.OPEN)
+        session.add(state)
+    return state
+
+
+def closed_periods(session: Session, before: Period) -> list[tuple[Period, datetime]]:
+    """Closed periods within the recalculation horizon before ``before``, oldest first."""
+    oldest = before
+    for _ in range(HISTORY_PERIODS):
+        oldest = oldest.previous()
+    rows = session.execute(
+        select(BillingPeriod.period, BillingPeriod.closed_at)
+        .where(
+            BillingPeriod.status == PeriodStatus.CLOSED,
+            BillingPeriod.period >= oldest.first_day,
+            BillingPeriod.period < before.first_day,
+        )
+        .order_by(BillingPeriod.period)
+    )
+    return [(Period.of(day), closed_at) for day, closed_at in rows if closed_at is not None]
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def run_billing(session: Session, period: Period, building: str | None = None) -> RunSummary:
+    """Bill ``period`` for every building, or for the building with code ``building``."""
+    state = _open_for_run(session, period)
+    buildings = building_ids(session, building)
+    if building is not None and not buildings:
+        raise NotFound(f"no building {building!r}")
+    _delete_draft(session, period, buildings if building is not None else None)
+    summary = RunSummary(period)
+    catalogue = load_catalogue(session, period)
+    size = SQLITE_CHUNK_BUILDINGS if is_sqlite(session) else CHUNK_BUILDINGS
+    for chunk in chunks(buildings, size):
+        _bill_chunk(session, period, chunk, catalogue, summary)
+    for past, closed_at in closed_periods(session, period):
+        changed = sorted(changed_buildings(session, past, closed_at) & set(buildings))
+        past_catalogue = load_catalogue(session, past)
+        for chunk in chunks(changed, size):
+            _recalculate(session, period, past, chunk, past_catalogue, summary)
+    state.last_run_at = utc_now()
+    session.flush()
+    return summary
+
+
+def _delete_draft(session: Session, period: Period, buildings: Collection[int] | None) -> None:
+    """The open period's lines are a draft: a new run replaces them (the period's own lines and
+    the recalculations it carries)."""
+    day = period.first_day
+    for model in (AccrualLine, BillingProblemRow, BilledAccount):
+        statement = delete(model).where(model.period == day)
+        if buildings is not None:
+            accounts = select(Account.id).join(Premise, Premise.id == Account.premise_id)
+            accounts = accounts.where(one_of(Premise.building_id, buildings, session))
+            statement = statement.where(model.account_id.in_(accounts))
+        session.execute(statement)
+
+
+def _bill_chunk(session: Session, period: Period, chunk: list[int], catalogue: Catalogue, summary: RunSummary) -> None:
+    _refresh_consumption(session, period, chunk)
+    registry = current_registry(session, chunk)
+    inputs = load_buildings(session, period, chunk, registry, catalogue)
+    lines: list[Line] = []
+    problems: list[BillingProblem] = []
+    for building in inputs:
+        found, trouble = bill_building(building)
+        lines += found
+        problems += trouble
+    _write_snapshot(session, period, registry)
+    _write_lines(session, period, lines)
+    _write_problems(session, period, problems)
+    summary.problems += problems
+    summary.accounts += len(registry)
+    _count(summary, lines)
+
+
+def _refresh_consumption(session: Session, period: Period, buildings: Collection[int]) -> None:
+    meters = list(session.scalars(select(Meter.id).where(one_of(Meter.building_id, buildings, session))))
+    if meters:
+        compute_consumption(session, period, meters)
+
+
+def _count(summary: RunSummary, lines: Sequence[Line | dict[str, Any]]) -> None:
+    for line in lines:
+        amount = line.amount if isinstance(line, Line) else line["amount"]
+        supplier = line.supplier_id if isinstance(line, Line) else line["supplier_id"]
+        summary.total += amount
+        summary.by_supplier[supplier] += amount
+        summary.lines += 1
+
+
+def _write_snapshot(session: Session, period: Period, registry: Mapping[int, Snapshot]) -> None:
+    rows = [
+        {
+            "period": period.first_day,
+            "account_id": account_id,
+            "building_id": snapshot.building_id,
+            "area": snapshot.area,
+            "residents": snapshot.residents,
+            "owners": snapshot.owners,
+            "meter_possible": snapshot.meter_possible,
+        }
+        for account_id, snapshot in registry.items()
+    ]
+    bulk_insert(session, _table(BilledAccount), rows)
+
+
+def line_row(period: Period, line: Line) -> dict[str, Any]:
+    return {
+        "period": period.first_day,
+        "account_id": line.account_id,
+        "service": line.service.value,
+        "zone": line.zone,
+        "supplier_id": line.supplier_id,
+        "kind": line.kind.value,
+        "method": line.method.value,
+        "quantity": line.quantity,
+        "unit": line.unit.value,
+        "price": line.price,
+        "multiplier": line.multiplier,
+        "amount": line.amount,
+        "inputs": dict(line.inputs),
+        "meter_id": line.meter_id,
+        "benefit_id": line.benefit_id,
+        "granted_by_id": line.granted_by_id,
+        "corrects_period": None,
+        "corrects_line_id": None,
+        "reason": None,
+    }
+
+
+def _write_lines(session: Session, period: Period, lines: Iterable[Line]) -> None:
+    bulk_insert(session, _table(AccrualLine), [line_row(period, line) for line in lines])
+
+
+def _write_problems(session: Session, period: Period, problems: Iterable[BillingProblem]) -> None:
+    rows = [
+        {
+            "period": period.first_day,
+            "account_id": problem.account_id,
+            "service": problem.service.value,
+            "code": problem.code,
+            "message": problem.message,
+        }
+        for problem in problems
+    ]
+    bulk_insert(session, _table(BillingProblemRow), rows)
+
+
+# --- recalculation of closed periods -----------------------------------------------------------
+
+
+def changed_buildings(session: Session, past: Period, closed_at: datetime) -> set[int]:
+    """Buildings where something ``past`` was billed from changed after it was closed: a
+    meter's consumption of the period recomputed (a late or corrected reading), a meter's
+    record, the catalogue in force then, a benefit, an absence. Set-based, for all buildings."""
+    day = past.first_day
+    found: set[int] = set()
+    recomputed = (
+        select(Meter.building_id)
+        .join(Consumption, Consumption.meter_id == Meter.id)
+        .where(Consumption.period == day, Consumption.computed_at > closed_at)
+    )
+    edited_meters = select(Meter.building_id).where(Meter.updated_at > closed_at)
+    found.update(session.scalars(recomputed.union(edited_meters)))
+    every = False
+    for model in (ServiceSupplier, Tariff, Norm):
+        for building_id in session.scalars(
+            select(model.building_id).where(model.updated_at > closed_at, in_force(model, day)).distinct()
+        ):
+            if building_id is None:
+                every = True
+            else:
+                found.add(building_id)
+    if session.scalar(select(exists().where(Multiplier.updated_at > closed_at, in_force(Multiplier, day)))):
+        every = True
+    if every:
+        return set(building_ids(session))
+    by_account = (
+        select(Premise.building_id)
+        .join(Account, Account.premise_id == Premise.id)
+        .where(
+            or_(
+                Account.id.in_(select(Benefit.account_id).where(Benefit.updated_at > closed_at)),
+                Account.id.in_(
+                    select(TemporaryAbsence.account_id).where(
+                        TemporaryAbsence.updated_at > closed_at,
+                        TemporaryAbsence.departed_on < past.last_day,
+                        TemporaryAbsence.returned_on > day,
+                    )
+                ),
+            )
+        )
+    )
+    found.update(session.scalars(by_account))
+    return found
+
+
+Key = tuple[int, str, int, int, str, int | None]  # account, service, zone, supplier, charge|benefit, granted by
+
+
+@dataclass
+class _Net:
+    """What a key of a closed period came to: its lines and every recalculation of them so far."""
+
+    quantity: Decimal = Decimal(0)
+    amount: int = 0
+    method: str | None = None
+    unit: str | None = None
+    price: Decimal | None = None
+    multiplier: Decimal | None = None
+    first_line_id: int | None = None
+
+
+def _recalculate(
+    session: Session, period: Period, past: Period, chunk: list[int], catalogue: Catalogue, summary: RunSummary
+) -> None:
+    registry = billed_registry(session, past, chunk)
+    inputs = load_buildings(session, past, chunk, registry, catalogue)
+    now: dict[Key, _Net] = defaultdict(_Net)
+    for building in inputs:
+        for line in bill_building(building)[0]:
+            _add(
+                now[
+                    _key(
+                        line.account_id,
+                        line.service.value,
+                        line.zone,
+                        line.supplier_id,
+                        line.kind.value,
+                        line.granted_by_id,
+                    )
+                ],
+                line.quantity,
+                line.amount,
+                line.method.value,
+                line.unit.value,
+                line.price,
+                line.multiplier,
+                None,
+            )
+    was = _net_billed(session, period, past, chunk)
+    rows = [
+        row
+        for key in sorted(set(now) | set(was), key=str)
+        if (row := _recalculation_row(period, past, key, was.get(key, _Net()), now.get(key, _Net()))) is not None
+    ]
+    bulk_insert(session, _table(AccrualLine), rows)
+    summary.recalculations += len(rows)
+    _count(summary, rows)
+
+
+def _key(account: int, service: str, zone: int, supplier: int, kind: str, granted_by: int | None) -> Key:
+    return (account, service, zone, supplier, kind, granted_by)
+
+
+def _add(
+    net: _Net,
+    quantity: Decimal,
+    amount: int,
+    method: str,
+    unit: str,
+    price: Decimal | None,
+    multiplier: Decimal | None,
+    line_id: int | None,
+) -> None:
+    net.quantity += quantity
+    net.amount += amount
+    net.method, net.unit = net.method or method, net.unit or unit
+    net.price = net.price if net.price is not None else price
+    net.multiplier = net.multiplier if net.multiplier is not None else multiplier
+    net.first_line_id = net.first_line_id or line_id
+
+
+def _net_billed(session: Session, period: Period, past: Period, chunk: list[int]) -> dict[Key, _Net]:
+    accounts = select(Account.id).join(Premise, Premise.id == Account.premise_id)
+    accounts = accounts.where(one_of(Premise.building_id, chunk, session))
+    rows = session.execute(
+        select(AccrualLine)
+        .where(
+            AccrualLine.account_id.in_(accounts),
+            or_(
+                AccrualLine.period == past.first_day,
+                (AccrualLine.corrects_period == past.first_day) & (AccrualLine.period != period.first_day),
+            ),
+        )
+        .order_by(AccrualLine.id)
+    )
+    found: dict[Key, _Net] = defaultdict(_Net)
+    for (line,) in rows:
+        if line.kind == LineKind.RECALCULATION:
+            kind, original = str(line.inputs["corrects"]), None
+        else:
+            kind, original = line.kind, line.id
+        key = _key(line.account_id, line.service, line.zone, line.supplier_id, kind, line.granted_by_id)
+        _add(found[key], line.quantity, line.amount, line.method, line.unit, line.price, line.multiplier, original)
+    return found
+
+
+def _recalculation_row(period: Period, past: Period, key: Key, was: _Net, now: _Net) -> dict[str, Any] | None:
+    difference = now.amount - was.amount
+    if difference == 0:
+        return None
+    account, service, zone, supplier, kind, granted_by = key
+    changes = _changes(was, now)
+    return {
+        "period": period.first_day,
+        "account_id": account,
+        "service": service,
+        "zone": zone,
+        "supplier_id": supplier,
+        "kind": LineKind.RECALCULATION.value,
+        "method": now.method or was.method,
+        "quantity": now.quantity - was.quantity,
+        "unit": now.unit or was.unit,
+        "price": now.price if now.price is not None else was.price,
+        "multiplier": now.multiplier if now.multiplier is not None else was.multiplier,
+        "amount": difference,
+        "inputs": {
+            "corrects": kind,
+            "was": _summary(was),
+            "now": _summary(now),
+            "changes": changes,
+        },
+        "meter_id": None,
+        "benefit_id": None,
+        "granted_by_id": granted_by,
+        "corrects_period": past.first_day,
+        "corrects_line_id": was.first_line_id,
+        "reason": ", ".join(changes),
+    }
+
+
+def _summary(net: _Net) -> dict[str, Any]:
+    return {
+        "method": net.method,
+        "quantity": text(net.quantity),
+        "price": text(net.price) if net.price is not None else None,
+        "multiplier": text(net.multiplier) if net.multiplier is not None else None,
+        "amount": net.amount,
+    }
+
+
+def _changes(was: _Net, now: _Net) -> list[str]:
+    """Why a closed period's amount changed, as stable codes (explain puts them in words)."""
+    if was.method is None:
+        return ["new"]
+    if now.method is None:
+        return ["withdrawn"]
+    changes = [
+        name
+        for name, before, after in (
+            ("method", was.method, now.method),
+            ("quantity", was.quantity, now.quantity),
+            ("price", was.price, now.price),
+            ("multiplier", was.multiplier, now.multiplier),
+        )
+        if before != after
+    ]
+    return changes or ["amount"]
+
+
+# --- closing -----------------------------------------------------------------------------------
+
+OUTBOX_CHUNK = 10_000
+
+
+@dataclass
+class CloseSummary:
+    period: Period
+    accounts: int
+    lines: int
+    total: int
+
+
+def close_period(session: Session, period: Period) -> CloseSummary:
+    """Freeze ``period``: its lines become final, and each account's money facts of the period
+    go to the outbox (topic ``billing.accrued``) in this same transaction."""
+    state = period_state(session, period)
+    if state is None or state.last_run_at is None:
+        raise NotFound(f"period {period} has not been run; run it first: zhkh billing run --period {period}")
+    if state.status is PeriodStatus.CLOSED:
+        raise PeriodClosed(f"period {period} is already closed (at {state.closed_at:%Y-%m-%d %H:%M} UTC)")
+    earlier = session.scalar(
+        select(func.min(BillingPeriod.period)).where(
+            BillingPeriod.status == PeriodStatus.OPEN, BillingPeriod.period < period.first_day
+        )
+    )
+    if earlier is not None:
+        raise PeriodOutOfOrder(f"period {Period.of(earlier)} is still open; close periods in order")
+    state.status = PeriodStatus.CLOSED
+    state.closed_at = utc_now()
+    accounts, lines, total = _announce_accruals(session, period, state.closed_at)
+    session.flush()
+    return CloseSummary(period, accounts, lines, total)
+
+
+def _announce_accruals(session: Session, period: Period, moment: datetime) -> tuple[int, int, int]:
+    """One outbox message per account and period with its lines (ids, services, suppliers,
+    amounts): what the ledger publishes. Streamed, written in chunks."""
+    rows = session.execute(
+        select(
+            AccrualLine.id,
+            AccrualLine.account_id,
+            AccrualLine.service,
+            AccrualLine.zone,
+            AccrualLine.supplier_id,
+            AccrualLine.kind,
+            AccrualLine.amount,
+            AccrualLine.corrects_period,
+        )
+        .where(AccrualLine.period == period.first_day)
+        .order_by(AccrualLine.account_id, AccrualLine.id)
+        .execution_options(yield_per=OUTBOX_CHUNK)
+    )
+    messages: list[dict[str, Any]] = []
+    accounts = lines = total = 0
+    current: dict[str, Any] | None = None
+    for row in rows:
+        if current is None or current["account_id"] != row.account_id:
+            current = {"period": str(period), "account_id": row.account_id, "total": 0, "lines": []}
+            messages.append(
+                {
+                    "topic": "billing.accrued",
+                    "payload": current,
+                    "created_at": moment,
+                    "available_at": moment,
+                    "attempts": 0,
+                }
+            )
+            accounts += 1
+            if len(messages) > OUTBOX_CHUNK:
+                bulk_insert(session, _table(OutboxMessage), messages[:-1])
+                messages = messages[-1:]
+        current["lines"].append(
+            {
+                "line_id": row.id,
+                "service": row.service,
+                "zone": row.zone,
+                "supplier_id": row.supplier_id,
+                "kind": row.kind,
+                "amount": row.amount,
+                "corrects_period": str(Period.of(row.corrects_period)) if row.corrects_period else None,
+            }
+        )
+        current["total"] += row.amount
+        lines += 1
+        total += row.amount
+    bulk_insert(session, _table(OutboxMessage), messages)
+    return accounts, lines, total
+
+
+# --- reading the lines back --------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "account",
+    "period",
+    "service",
+    "zone",
+    "supplier_inn",
+    "method",
+    "quantity",
+    "unit",
+    "price",
+    "multiplier",
+    "amount",
+    "benefit",
+    "recalculation",
+    "total",
+)
+
+
+def export_rows(session: Session, period: Period, account: str | None = None) -> Iterator[dict[str, str]]:
+    """The period's lines as the export's rows (docs/billing.md): money in rubles with a dot, a
+    line's amount in the column of its kind, ``total`` the line's effect on the bill."""
+    statement = (
+        select(AccrualLine, Account.number, Organisation.inn)
+        .join(Account, Account.id == AccrualLine.account_id)
+        .join(Organisation, Organisation.id == AccrualLine.supplier_id)
+        .where(AccrualLine.period == period.first_day)
+        .order_by(Account.number, AccrualLine.id)
+    )
+    if account is not None:
+        statement = statement.where(Account.number == account)
+    for line, number, inn in session.execute(statement.execution_options(yield_per=10_000)):
+        by_kind = {kind: format_rubles(line.amount if line.kind == kind else 0) for kind in LineKind}
+        yield {
+            "account": number,
+            "period": str(period),
+            "service": line.service,
+            "zone": str(line.zone) if line.zone else "",
+            "supplier_inn": inn,
+            "method": line.method,
+            "quantity": decimal_to_text(line.quantity),
+            "unit": line.unit,
+            "price": decimal_to_text(line.price) if line.price is not None else "",
+            "multiplier": decimal_to_text(line.multiplier) if line.multiplier is not None else "",
+            "amount": by_kind[LineKind.CHARGE],
+            "benefit": by_kind[LineKind.BENEFIT],
+            "recalculation": by_kind[LineKind.RECALCULATION],
+            "total": format_rubles(line.amount),
+        }
+
+
+def account_lines(session: Session, period: Period, number: str) -> list[StoredLine]:
+    """One account's lines of a period with the names ``explain`` shows."""
+    account_id = session.scalar(select(Account.id).where(Account.number == number))
+    if account_id is None:
+        raise NotFound(f"no personal account {number!r}")
+    supplier = Organisation.__table__.alias("supplier")
+    granting = Organisation.__table__.alias("granting")
+    rows = session.execute(
+        select(AccrualLine, supplier.c.name, granting.c.name)
+        .join(supplier, supplier.c.id == AccrualLine.supplier_id)
+        .outerjoin(granting, granting.c.id == AccrualLine.granted_by_id)
+        .where(AccrualLine.period == period.first_day, AccrualLine.account_id == account_id)
+        .order_by(AccrualLine.id)
+    )
+    return [
+        StoredLine(
+            service=line.service,
+            zone=line.zone,
+            kind=line.kind,
+            method=line.method,
+            quantity=line.quantity,
+            unit=line.unit,
+            price=line.price,
+            multiplier=line.multiplier,
+            amount=line.amount,
+            inputs=line.inputs,
+            supplier=supplier_name,
+            granted_by=granted_by,
+            corrects_period=str(Period.of(line.corrects_period)) if line.corrects_period else None,
+        )
+        for line, supplier_name, granted_by in rows
+    ]
+
+
+def record_absence(session: Session, number: str, departed: date, returned: date, persons: int = 1) -> TemporaryAbsence:
+    """A resident's temporary absence; a closed period it covers is recalculated on the next run."""
+    account_id = session.scalar(select(Account.id).where(Account.number == number))
+    if account_id is None:
+        raise NotFound(f"no personal account {number!r}")
+    if returned <= departed:
+        raise InvalidInput(f"returned on {returned}, which is not after the departure on {departed}")
+    if persons < 1:
+        raise InvalidInput(f"{persons} persons: an absence is of at least one resident")
+    absence = TemporaryAbsence(account_id=account_id, departed_on=departed, returned_on=returned, persons=persons)
+    session.add(absence)
+    session.flush()
+    return absence
