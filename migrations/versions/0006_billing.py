@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('open', 'closed', name='billing_period_status', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('last_run_at', zhkh.core.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('closed_at', zhkh.core.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closed_outbox_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', zhkh.core.types.UtcDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', zhkh.core.types.UtcDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('period', name=op.f('pk_billing_periods'))

@@ -48,6 +48,9 @@ class BillingPeriod(Timestamps, Base):
     status: Mapped[PeriodStatus] = mapped_column(string_enum(PeriodStatus, "billing_period_status"))
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The newest outbox message when the period closed: changes announced after it (late
+    # readings, catalogue imports, absences) are what makes its recalculation necessary.
+    closed_outbox_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AccrualLine(Base):

@@ -432,7 +432,7 @@ def _by_norm(
     multiplied: bool,
 ) -> list[Line]:
     price = _price(building, account, service, 0, result)
-    norm = _norm(building, account, service, result)
+    norm = _norm(building, account, service, result) if price is not None else None
     if price is None or norm is None:
         return []
     multiplier = building.rates.multipliers.get(service) if multiplied else None

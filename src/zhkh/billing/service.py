@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, func, or_, select
+from sqlalchemy import Table, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
@@ -38,7 +38,6 @@ from zhkh.billing.repository import (
     building_ids,
     chunks,
     current_registry,
-    in_force,
     load_buildings,
     load_catalogue,
 )
@@ -48,14 +47,14 @@ from zhkh.core.clock import utc_now
 from zhkh.core.db import is_sqlite, one_of
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.core.money import format_rubles
-from zhkh.core.outbox import OutboxMessage
+from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.core.periods import Period
 from zhkh.core.values import decimal_to_text
 from zhkh.housing.models import Account, Organisation, Premise
 from zhkh.metering.consumption import compute_consumption
-from zhkh.metering.models import Consumption, Meter
-from zhkh.tariffs.models import Benefit, Multiplier, Norm, ServiceSupplier, Tariff
+from zhkh.metering.models import Meter
 
+ABSENCE_RECORDED = "billing.absence_recorded"
 # Buildings billed together: one set of queries and one bulk write per chunk. SQLite binds each
 # id as its own parameter, so it gets smaller chunks.
 CHUNK_BUILDINGS = 500
@@ -105,13 +104,14 @@ def _open_for_run(session: Session, period: Period) -> BillingPeriod:
     return state
 
 
-def closed_periods(session: Session, before: Period) -> list[tuple[Period, datetime]]:
-    """Closed periods within the recalculation horizon before ``before``, oldest first."""
+def closed_periods(session: Session, before: Period) -> list[tuple[Period, int]]:
+    """Closed periods within the recalculation horizon before ``before``, oldest first, with
+    the outbox position at their closing."""
     oldest = before
     for _ in range(HISTORY_PERIODS):
         oldest = oldest.previous()
     rows = session.execute(
-        select(BillingPeriod.period, BillingPeriod.closed_at)
+        select(BillingPeriod.period, BillingPeriod.closed_outbox_id)
         .where(
             BillingPeriod.status == PeriodStatus.CLOSED,
             BillingPeriod.period >= oldest.first_day,
@@ -119,7 +119,7 @@ def closed_periods(session: Session, before: Period) -> list[tuple[Period, datet
         )
         .order_by(BillingPeriod.period)
     )
-    return [(Period.of(day), closed_at) for day, closed_at in rows if closed_at is not None]
+    return [(Period.of(day), mark or 0) for day, mark in rows]
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -137,8 +137,8 @@ def run_billing(session: Session, period: Period, building: str | None = None) -
     size = SQLITE_CHUNK_BUILDINGS if is_sqlite(session) else CHUNK_BUILDINGS
     for chunk in chunks(buildings, size):
         _bill_chunk(session, period, chunk, catalogue, summary)
-    for past, closed_at in closed_periods(session, period):
-        changed = sorted(changed_buildings(session, past, closed_at) & set(buildings))
+    for past, since in closed_periods(session, period):
+        changed = sorted(changed_buildings(session, past, since) & set(buildings))
         past_catalogue = load_catalogue(session, past)
         for chunk in chunks(changed, size):
             _recalculate(session, period, past, chunk, past_catalogue, summary)
@@ -254,50 +254,41 @@ def _write_problems(session: Session, period: Period, problems: Iterable[Billing
 # --- recalculation of closed periods -----------------------------------------------------------
 
 
-def changed_buildings(session: Session, past: Period, closed_at: datetime) -> set[int]:
-    """Buildings where something ``past`` was billed from changed after it was closed: a
-    meter's consumption of the period recomputed (a late or corrected reading), a meter's
-    record, the catalogue in force then, a benefit, an absence. Set-based, for all buildings."""
-    day = past.first_day
-    found: set[int] = set()
-    recomputed = (
-        select(Meter.building_id)
-        .join(Consumption, Consumption.meter_id == Meter.id)
-        .where(Consumption.period == day, Consumption.computed_at > closed_at)
+# What the outbox says changed, by topic: meters (with the period their consumption is stale
+# from), buildings (None: every building), or accounts.
+CHANGE_TOPICS = ("metering.readings_arrived", "metering.meters_changed", "tariffs.changed", ABSENCE_RECORDED)
+
+
+def changed_buildings(session: Session, past: Period, since_outbox_id: int) -> set[int]:
+    """Buildings where something ``past`` was billed from changed after it was closed, as
+    announced in the outbox since then: a reading dated in or before it (late or corrected), a
+    meter's record, the tariff catalogue, a benefit, an absence. Reading the announcements (a
+    few per thousand readings) is much cheaper than comparing the period's inputs."""
+    meters: set[int] = set()
+    buildings: set[int] = set()
+    accounts: set[int] = set()
+    messages = session.scalars(
+        select(OutboxMessage.payload).where(OutboxMessage.id > since_outbox_id, OutboxMessage.topic.in_(CHANGE_TOPICS))
     )
-    edited_meters = select(Meter.building_id).where(Meter.updated_at > closed_at)
-    found.update(session.scalars(recomputed.union(edited_meters)))
-    every = False
-    for model in (ServiceSupplier, Tariff, Norm):
-        for building_id in session.scalars(
-            select(model.building_id).where(model.updated_at > closed_at, in_force(model, day)).distinct()
-        ):
-            if building_id is None:
-                every = True
-            else:
-                found.add(building_id)
-    if session.scalar(select(exists().where(Multiplier.updated_at > closed_at, in_force(Multiplier, day)))):
-        every = True
-    if every:
-        return set(building_ids(session))
-    by_account = (
-        select(Premise.building_id)
-        .join(Account, Account.premise_id == Premise.id)
-        .where(
-            or_(
-                Account.id.in_(select(Benefit.account_id).where(Benefit.updated_at > closed_at)),
-                Account.id.in_(
-                    select(TemporaryAbsence.account_id).where(
-                        TemporaryAbsence.updated_at > closed_at,
-                        TemporaryAbsence.departed_on < past.last_day,
-                        TemporaryAbsence.returned_on > day,
-                    )
-                ),
+    for payload in messages:
+        stale = payload.get("stale_from") or {}
+        meters.update(int(meter) for meter, first in stale.items() if Period.parse(first) <= past)
+        if "buildings" in payload:
+            if payload["buildings"] is None:
+                return set(building_ids(session))
+            buildings.update(payload["buildings"])
+        accounts.update(payload.get("accounts", ()))
+        if "account_id" in payload:
+            accounts.add(payload["account_id"])
+    for chunk in chunks(sorted(meters), 10_000):
+        buildings.update(session.scalars(select(Meter.building_id).where(Meter.id.in_(chunk))))
+    for chunk in chunks(sorted(accounts), 10_000):
+        buildings.update(
+            session.scalars(
+                select(Premise.building_id).join(Account, Account.premise_id == Premise.id).where(Account.id.in_(chunk))
             )
         )
-    )
-    found.update(session.scalars(by_account))
-    return found
+    return buildings
 
 
 Key = tuple[int, str, int, int, str, int | None]  # account, service, zone, supplier, charge|benefit, granted by
@@ -319,6 +310,7 @@ class _Net:
 def _recalculate(
     session: Session, period: Period, past: Period, chunk: list[int], catalogue: Catalogue, summary: RunSummary
 ) -> None:
+    _refresh_consumption(session, past, chunk)  # a late reading may not have reached the worker yet
     registry = billed_registry(session, past, chunk)
     inputs = load_buildings(session, past, chunk, registry, catalogue)
     now: dict[Key, _Net] = defaultdict(_Net)
@@ -496,6 +488,8 @@ def close_period(session: Session, period: Period) -> CloseSummary:
     state.closed_at = utc_now()
     accounts, lines, total = _announce_accruals(session, period, state.closed_at)
     session.flush()
+    state.closed_outbox_id = session.scalar(select(func.max(OutboxMessage.id))) or 0
+    session.flush()
     return CloseSummary(period, accounts, lines, total)
 
 
@@ -651,5 +645,6 @@ def record_absence(session: Session, number: str, departed: date, returned: date
         raise InvalidInput(f"{persons} persons: an absence is of at least one resident")
     absence = TemporaryAbsence(account_id=account_id, departed_on=departed, returned_on=returned, persons=persons)
     session.add(absence)
+    emit(session, ABSENCE_RECORDED, {"account_id": account_id, "from": str(departed), "to": str(returned)})
     session.flush()
     return absence

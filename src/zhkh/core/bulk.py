@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Row, Table, insert, select
+from sqlalchemy import JSON, Column, MetaData, Row, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,14 @@ def _bind_processor(table: Table, name: str, dialect: Any) -> Any:
     column_type = table.c[name].type
     if isinstance(column_type, ExactDecimal | UtcDateTime):
         return None
+    if isinstance(column_type, JSON):
+        # COPY takes text; the driver's JSON adaptation applies to bound parameters only.
+        return _json_text
     return column_type.bind_processor(dialect)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _qualified(table: Table) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from zhkh.core.config import get_settings
 from zhkh.core.errors import Problem, ProblemsFound
 from zhkh.core.importing import Importer, ImportSummary, RowError, duplicate_problems, parsed, required
+from zhkh.core.outbox import emit
 from zhkh.core.periods import local_midnight
 from zhkh.core.tabular import Column as FileColumn
 from zhkh.core.tabular import FileRejected, TableReader, TableSpec
@@ -160,7 +161,13 @@ class MetersImport(Importer):
         ).subquery()
         always = ("service", "building_id", "account_id", "zones", "installed_on", "verified_until", "scope")
         optional = {"digits": "digits", "diameter_mm": "diameter_mm", "seal": "seal"}
-        return self.upsert(Meter.__table__, source, ("serial",), always, optional).run(session, "meters")
+        summary = self.upsert(Meter.__table__, source, ("serial",), always, optional).run(session, "meters")
+        if summary.changed_anything:
+            # A meter's record (verification, zones, account) is what closed periods were billed
+            # with: billing recalculates them for these buildings.
+            buildings = sorted(session.scalars(select(source.c.building_id).distinct()))
+            emit(session, "metering.meters_changed", {"buildings": buildings})
+        return summary
 
 
 def _scope(located: Any) -> Any:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from zhkh.core.errors import Problem
 from zhkh.core.importing import Importer, ImportSummary, RowError, Upsert, duplicate_problems, parsed, required
+from zhkh.core.outbox import emit
 from zhkh.core.requisites import inn_problem
 from zhkh.core.tabular import Column as FileColumn
 from zhkh.core.tabular import TableSpec
@@ -36,6 +37,17 @@ _BUILDING = FileColumn("building_id", ("Код дома", "ID дома", "Иде
 _SERVICE = FileColumn("service", ("Услуга", "Код услуги"))
 _VALID_FROM = FileColumn("valid_from", ("Действует с", "Дата начала", "С"))
 _VALID_TO = FileColumn("valid_to", ("Действует по", "Дата окончания", "По"))
+
+
+CHANGED = "tariffs.changed"
+
+
+def _announced(session: Session, summary: ImportSummary, payload: dict[str, Any]) -> ImportSummary:
+    """Tell billing that the catalogue changed (``tariffs.changed``): a closed period billed with
+    the old values gets recalculated on the next run. Nothing changed, nothing said."""
+    if summary.changed_anything:
+        emit(session, CHANGED, {"table": summary.what, **payload})
+    return summary
 
 
 def _table(model: Any) -> Table:
@@ -161,7 +173,8 @@ class SuppliersImport(_BuildingScoped):
             .subquery()
         )
         key = ("building_id", "service", "valid_from")
-        return Upsert(_table(ServiceSupplier), source, key, ("supplier_id", "valid_to")).run(session, "suppliers")
+        summary = Upsert(_table(ServiceSupplier), source, key, ("supplier_id", "valid_to")).run(session, "suppliers")
+        return _announced(session, summary, {"buildings": None})
 
 
 class _Allowed(frozenset[ServiceCode]):
@@ -233,7 +246,7 @@ class TariffsImport(_BuildingScoped):
         )
         key = ("service", "zone", "building_id", "valid_from")
         upsert = Upsert(_table(Tariff), source, key, ("price", "unit", "valid_to"), nullable_key=True)
-        return upsert.run(session, "tariffs")
+        return _announced(session, upsert.run(session, "tariffs"), {"buildings": None})
 
 
 def _zone(text: str, service: ServiceCode) -> int:
@@ -318,7 +331,7 @@ class NormsImport(_BuildingScoped):
         )
         key = ("service", "building_id", "residents", "valid_from")
         upsert = Upsert(_table(Norm), source, key, ("value", "unit", "valid_to"), nullable_key=True)
-        return upsert.run(session, "norms")
+        return _announced(session, upsert.run(session, "norms"), {"buildings": None})
 
 
 # Services whose norm may be multiplied (ПП 354 формула 4(1)); not wastewater or gas.
@@ -358,7 +371,7 @@ class MultipliersImport(Importer):
     def merge(self, session: Session) -> ImportSummary:
         source = select(self.staging).subquery()
         upsert = Upsert(_table(Multiplier), source, ("service", "valid_from"), ("value", "valid_to"))
-        return upsert.run(session, "multipliers")
+        return _announced(session, upsert.run(session, "multipliers"), {"buildings": None})
 
 
 # Which services each limit can apply to.
@@ -473,7 +486,8 @@ class BenefitsImport(Importer):
         )
         key = ("account_id", "service", "granted_by_id", "valid_from")
         upsert = Upsert(_table(Benefit), source, key, ("percent", "limit", "persons", "valid_to"))
-        return upsert.run(session, "benefits")
+        accounts = sorted(session.scalars(select(source.c.account_id).distinct()))
+        return _announced(session, upsert.run(session, "benefits"), {"accounts": accounts})
 
 
 __all__ = [
