@@ -177,7 +177,8 @@ def test_a_corrected_tariff_recalculates_the_closed_period_once(
     assert original is not None
     assert (original.period, original.service, original.account_id) == (MARCH.first_day, "cold_water", line.account_id)
     assert line.corrects_period == MARCH.first_day
-    assert line.inputs["was"]["price"] == "50" and line.inputs["now"]["price"] == "52"
+    assert line.inputs["was"]["price"] == "50"
+    assert line.inputs["now"]["price"] == "52"
 
     run_billing(session, APRIL)  # the draft again: the same recalculations, not twice
     assert recalculations(session, APRIL) == expected
