@@ -76,7 +76,8 @@ class Reference:
                     Norm.residents.is_(household) if household is None else Norm.residents == household,
                 )
                 if row:
-                    return row.value
+                    value: Decimal = row.value
+                    return value
             return None
         return None
 
@@ -276,11 +277,9 @@ class Reference:
                 line_zone = zone if meter.zones > 1 else 0
                 row = self.consumption(meter, zone, self.period)
                 average = self.average(meter, zone)
-                expired = meter.verified_until is not None and meter.verified_until < self.day
-                if expired:
-                    months = (self.period.year * 12 + self.period.month) - (
-                        meter.verified_until.year * 12 + meter.verified_until.month
-                    )
+                expired = meter.verified_until if meter.verified_until and meter.verified_until < self.day else None
+                if expired is not None:
+                    months = (self.period.year * 12 + self.period.month) - (expired.year * 12 + expired.month)
                     if months <= 3 and average is not None:
                         method, quantity = "average", average
                     else:
@@ -298,7 +297,7 @@ class Reference:
                         step = self.period
                         for _ in range(streak):
                             step = step.previous()
-                            for line in self.s.scalars(
+                            for billed in self.s.scalars(
                                 select(AccrualLine).where(
                                     AccrualLine.meter_id == meter.id,
                                     AccrualLine.zone == line_zone,
@@ -307,7 +306,7 @@ class Reference:
                                     AccrualLine.method.in_(("average", "norm")),
                                 )
                             ):
-                                quantity -= line.quantity
+                                quantity -= billed.quantity
                 elif self.streak(meter, zone) < 3 and average is not None:
                     method, quantity = "average", average
                 else:

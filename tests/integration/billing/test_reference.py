@@ -169,7 +169,7 @@ class TownBuilder:
         self, building: Building, account: Account | None, service: str, zones: int, expires: date | None
     ) -> Meter:
         self.serial += 1
-        return self.add(
+        meter: Meter = self.add(
             Meter(
                 serial=f"M-{self.serial}",
                 service=service,
@@ -182,6 +182,7 @@ class TownBuilder:
                 verified_until=expires,
             )
         )
+        return meter
 
     def catalogue(self, spec: dict[str, Any]) -> None:
         for service, price in spec["prices"].items():
