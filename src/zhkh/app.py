@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import zhkh
+from zhkh.billing.api import router as billing_router
 from zhkh.core.api import install_error_handlers
 from zhkh.core.config import Settings, get_settings
 from zhkh.core.db import session_factory as default_session_factory
@@ -30,6 +31,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, settings: S
     app.state.session_factory = session_factory or default_session_factory()
     install_error_handlers(app)
     app.include_router(housing_router)
+    app.include_router(billing_router)
     app.include_router(metering_router)
     app.include_router(notify_router)
 

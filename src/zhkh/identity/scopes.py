@@ -7,6 +7,7 @@ SCOPES: dict[str, str] = {
     "metering:read": "read meters, readings, consumption and alarms",
     "readings:write": "submit readings in batches (meter gateways, billing centres) and correct them",
     "alarms:manage": "acknowledge and clear alarms",
+    "billing:read": "read accrual lines and their explanations",
     "resident": "a resident's own personal account: submit readings, see meters and notifications",
     "admin": "everything, including what later scopes will cover (not a resident's account)",
 }

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.builders import MANAGER_INN, SUPPLIER_INN, import_rows, metered_registry, organisation
 from zhkh.core.outbox import OutboxMessage
+from zhkh.core.periods import Period
 from zhkh.core.requisites import with_inn_check_digits
 from zhkh.housing.imports import OrganisationsImport
 from zhkh.metering.alarm_checks import on_readings_arrived
@@ -22,6 +23,8 @@ from zhkh.metering.intake import IncomingReading, ingest
 from zhkh.tariffs.imports import NormsImport, SuppliersImport, TariffsImport
 
 SOCIAL_INN = with_inn_check_digits("770000003")
+MARCH, APRIL, MAY = Period(2026, 3), Period(2026, 4), Period(2026, 5)
+NOW = datetime(2026, 4, 28, tzinfo=UTC)  # April: what is read is in the past
 MSK = timedelta(hours=3)
 
 SUPPLIED = {
@@ -111,11 +114,14 @@ Read = Callable[..., None]
 
 @pytest.fixture
 def read(session: Session) -> Read:
-    """Store readings as the pipeline does, and let the worker bring consumption up to date."""
+    """Store readings as the pipeline does, and let the worker bring consumption up to date:
+    ``read(serial, value, when[, zone])`` or ``read([(serial, value, when, zone), ...])``."""
 
-    def read_(serial: str, value: str, when: datetime, zone: int = 1) -> None:
-        report = ingest(session, [IncomingReading(when, Decimal(value), zone, serial, source="test")], now=NOW)
-        assert report.outcomes[0].status.value == "accepted", report.outcomes[0]
+    def read_(*reading: Any) -> None:
+        batch = reading[0] if isinstance(reading[0], list) else [reading]
+        incoming = [IncomingReading(r[2], Decimal(r[1]), r[3] if len(r) > 3 else 1, r[0], source="test") for r in batch]
+        report = ingest(session, incoming, now=NOW)
+        assert all(outcome.status.value == "accepted" for outcome in report.outcomes), report.outcomes
         for message in session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.topic == "metering.readings_arrived", OutboxMessage.delivered_at.is_(None)
@@ -127,4 +133,17 @@ def read(session: Session) -> Read:
     return read_
 
 
-NOW = datetime(2026, 12, 1, tzinfo=UTC)
+@pytest.fixture
+def march_readings(town: None, read: Read) -> None:
+    """CW-1001 100 → 107, HW-1001 50 → 52, EL-1002 t1 1000 → 1150 and t2 500 → 580 (Feb 20 →
+    Mar 20); the building meter B-CW 10000 → 10100 (Feb 28 → Mar 31)."""
+    batch = []
+    for serial, zone, before, after in (
+        ("CW-1001", 1, "100", "107"),
+        ("HW-1001", 1, "50", "52"),
+        ("EL-1002", 1, "1000", "1150"),
+        ("EL-1002", 2, "500", "580"),
+    ):
+        batch += [(serial, before, local(20, 2), zone), (serial, after, local(20, 3), zone)]
+    batch += [("B-CW", "10000", local(28, 2, 20), 1), ("B-CW", "10100", local(31, 3, 20), 1)]
+    read(batch)

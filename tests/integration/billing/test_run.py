@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import import_rows, premise
-from tests.integration.billing.conftest import SOCIAL_INN, Read, local, tariff_row
+from tests.integration.billing.conftest import APRIL, MARCH, MAY, SOCIAL_INN, Read, local, tariff_row
 from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
 from zhkh.billing.models import AccrualLine, BillingProblemRow
 from zhkh.billing.service import close_period, export_rows, record_absence, run_billing
@@ -21,24 +21,6 @@ from zhkh.core.periods import Period
 from zhkh.housing.imports import PremisesImport
 from zhkh.housing.models import Account
 from zhkh.tariffs.imports import BenefitsImport, SuppliersImport, TariffsImport
-
-MARCH, APRIL, MAY = Period(2026, 3), Period(2026, 4), Period(2026, 5)
-
-
-@pytest.fixture
-def march_readings(town: None, read: Read) -> None:
-    """CW-1001 100 → 107, HW-1001 50 → 52, EL-1002 t1 1000 → 1150 and t2 500 → 580 (Feb 20 →
-    Mar 20); the building meter B-CW 10000 → 10100 (Feb 28 → Mar 31)."""
-    for serial, zone, before, after in (
-        ("CW-1001", 1, "100", "107"),
-        ("HW-1001", 1, "50", "52"),
-        ("EL-1002", 1, "1000", "1150"),
-        ("EL-1002", 2, "500", "580"),
-    ):
-        read(serial, before, local(20, 2), zone)
-        read(serial, after, local(20, 3), zone)
-    read("B-CW", "10000", local(28, 2, 20))
-    read("B-CW", "10100", local(31, 3, 20))
 
 
 def lines(session: Session, period: Period, account: str) -> dict[tuple[str, int, str], tuple[str, Decimal, int]]:
