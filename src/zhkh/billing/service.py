@@ -10,6 +10,7 @@ recalculation lines in the period being run, each referencing what it corrects a
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select
+from sqlalchemy import Table, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
@@ -52,7 +53,7 @@ from zhkh.core.periods import Period
 from zhkh.core.values import decimal_to_text
 from zhkh.housing.models import Account, Organisation, Premise
 from zhkh.metering.consumption import compute_consumption
-from zhkh.metering.models import Meter
+from zhkh.metering.models import Consumption, Meter
 
 ABSENCE_RECORDED = "billing.absence_recorded"
 # Buildings billed together: one set of queries and one bulk write per chunk. SQLite binds each
@@ -125,8 +126,12 @@ def closed_periods(session: Session, before: Period) -> list[tuple[Period, int]]
 # --- the run -----------------------------------------------------------------------------------
 
 
-def run_billing(session: Session, period: Period, building: str | None = None) -> RunSummary:
-    """Bill ``period`` for every building, or for the building with code ``building``."""
+def run_billing(
+    session: Session, period: Period, building: str | None = None, *, recompute_consumption: bool = False
+) -> RunSummary:
+    """Bill ``period`` for every building, or for the building with code ``building``.
+    ``recompute_consumption``: recompute every meter's consumption of the period first, not
+    only what the worker has not brought up to date."""
     state = _open_for_run(session, period)
     buildings = building_ids(session, building)
     if building is not None and not buildings:
@@ -135,8 +140,9 @@ def run_billing(session: Session, period: Period, building: str | None = None) -
     summary = RunSummary(period)
     catalogue = load_catalogue(session, period)
     size = SQLITE_CHUNK_BUILDINGS if is_sqlite(session) else CHUNK_BUILDINGS
+    pending = None if recompute_consumption else pending_arrivals(session)
     for chunk in chunks(buildings, size):
-        _bill_chunk(session, period, chunk, catalogue, summary)
+        _bill_chunk(session, period, chunk, catalogue, summary, pending)
     for past, since in closed_periods(session, period):
         changed = sorted(changed_buildings(session, past, since) & set(buildings))
         past_catalogue = load_catalogue(session, past)
@@ -160,28 +166,90 @@ def _delete_draft(session: Session, period: Period, buildings: Collection[int] |
         session.execute(statement)
 
 
-def _bill_chunk(session: Session, period: Period, chunk: list[int], catalogue: Catalogue, summary: RunSummary) -> None:
-    _refresh_consumption(session, period, chunk)
+def _bill_chunk(
+    session: Session,
+    period: Period,
+    chunk: list[int],
+    catalogue: Catalogue,
+    summary: RunSummary,
+    pending: set[int] | None,
+) -> None:
+    """Bill one chunk of buildings. ``pending``: meters the worker has not caught up with (None:
+    recompute every meter's consumption)."""
+    clock = _Stopwatch(summary)
+    if pending is None:
+        _refresh_consumption(session, period, chunk)
+    else:
+        _complete_consumption(session, period, chunk, pending)
+    clock.lap("consumption")
     registry = current_registry(session, chunk)
     inputs = load_buildings(session, period, chunk, registry, catalogue)
+    clock.lap("loading")
     lines: list[Line] = []
     problems: list[BillingProblem] = []
     for building in inputs:
         found, trouble = bill_building(building)
         lines += found
         problems += trouble
+    clock.lap("computing")
     _write_snapshot(session, period, registry)
     _write_lines(session, period, lines)
     _write_problems(session, period, problems)
+    clock.lap("writing")
     summary.problems += problems
     summary.accounts += len(registry)
     _count(summary, lines)
 
 
+class _Stopwatch:
+    """Adds the time since the last lap to ``summary.stages[name]`` (the benchmark prints them)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.summary.stages[name] += now - self.last
+        self.last = now
+
+
 def _refresh_consumption(session: Session, period: Period, buildings: Collection[int]) -> None:
+    """Recompute the period's consumption of every meter of ``buildings``."""
     meters = list(session.scalars(select(Meter.id).where(one_of(Meter.building_id, buildings, session))))
     if meters:
         compute_consumption(session, period, meters)
+
+
+def pending_arrivals(session: Session) -> set[int]:
+    """Meters with readings the worker has not yet brought into consumption."""
+    meters: set[int] = set()
+    for payload in session.scalars(
+        select(OutboxMessage.payload).where(
+            OutboxMessage.topic == "metering.readings_arrived", OutboxMessage.delivered_at.is_(None)
+        )
+    ):
+        meters.update(int(meter) for meter in payload.get("meter_ids", ()))
+    return meters
+
+
+def _complete_consumption(session: Session, period: Period, buildings: Collection[int], pending: set[int]) -> None:
+    """The worker keeps consumption current as readings arrive; the run computes what it has
+    not: meters without a row for the period, rows still ``missing`` (an automatic meter's
+    period is only complete once readings after its end exist), and meters with readings the
+    worker has yet to process."""
+    rows = session.execute(
+        select(Meter.id, Consumption.provenance)
+        .outerjoin(Consumption, and_(Consumption.meter_id == Meter.id, Consumption.period == period.first_day))
+        .where(
+            one_of(Meter.building_id, buildings, session),
+            Meter.installed_on <= period.last_day,
+            or_(Meter.archived_on.is_(None), Meter.archived_on >= period.previous().first_day),
+        )
+    )
+    stale = {meter for meter, provenance in rows if provenance is None or provenance == "missing" or meter in pending}
+    if stale:
+        compute_consumption(session, period, sorted(stale))
 
 
 def _count(summary: RunSummary, lines: Sequence[Line | dict[str, Any]]) -> None:
@@ -316,25 +384,8 @@ def _recalculate(
     now: dict[Key, _Net] = defaultdict(_Net)
     for building in inputs:
         for line in bill_building(building)[0]:
-            _add(
-                now[
-                    _key(
-                        line.account_id,
-                        line.service.value,
-                        line.zone,
-                        line.supplier_id,
-                        line.kind.value,
-                        line.granted_by_id,
-                    )
-                ],
-                line.quantity,
-                line.amount,
-                line.method.value,
-                line.unit.value,
-                line.price,
-                line.multiplier,
-                None,
-            )
+            key = _key(line.account_id, line.service, line.zone, line.supplier_id, line.kind, line.granted_by_id)
+            _add(now[key], line.quantity, line.amount, line.method, line.unit, line.price, line.multiplier, None)
     was = _net_billed(session, period, past, chunk)
     rows = [
         row
