@@ -32,7 +32,9 @@ def seed(url: str) -> int:
     engine = create_db_engine(url)
     with engine.begin() as connection:
         connection.execute(
-            text("TRUNCATE readings, quarantined_readings, consumption, outbox, device_bindings, devices, device_models")
+            text(
+                "TRUNCATE readings, quarantined_readings, consumption, outbox, device_bindings, devices, device_models"
+            )
         )
         connection.execute(text("UPDATE meters SET automatic = (id % 10 = 0)"))
         # A meter is read automatically in a period when a device was bound to it then.
