@@ -42,6 +42,7 @@ from zhkh.core.periods import Period  # noqa: E402
 from zhkh.housing.models import Account, Building, Organisation, OrganisationRole, Premise  # noqa: E402
 from zhkh.metering.consumption import compute_consumption  # noqa: E402
 from zhkh.metering.models import Consumption, Meter, Reading  # noqa: E402
+from zhkh.schema import upgrade  # noqa: E402
 from zhkh.tariffs.models import Benefit, Norm, ServiceSupplier, Tariff  # noqa: E402
 
 PERIOD = Period(2026, 10)
@@ -215,6 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.url or args.server.rsplit("/", 1)[0] + f"/{args.database}"
     engine = create_db_engine(url)
+    upgrade(engine)  # a region built before billing existed gets its tables
     started = time.perf_counter()
     with session_scope(engine) as session:
         clean(session)

@@ -39,6 +39,9 @@ def _date(text: str, what: str) -> date:
 def run_command(
     period: str = PeriodOption,
     building: str | None = typer.Option(None, "--building", help="only this building (its building_id)"),
+    recompute: bool = typer.Option(
+        False, "--recompute", help="recompute every meter's consumption of the period, not only what is out of date"
+    ),
 ) -> None:
     """Bill every account of the period (again: an open period's draft is replaced)."""
     from sqlalchemy import select
@@ -49,7 +52,7 @@ def run_command(
     from zhkh.housing.models import Organisation
 
     with session_scope() as session:
-        summary = run_billing(session, _period(period), building)
+        summary = run_billing(session, _period(period), building, recompute_consumption=recompute)
         organisations = {
             row.id: row for row in session.execute(select(Organisation.id, Organisation.name, Organisation.inn))
         }
