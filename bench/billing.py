@@ -164,7 +164,7 @@ def meters_and_readings(session: Session) -> int:
     readings: list[dict[str, Any]] = []
     count = 0
     extra = select(Meter.id, Meter.serial, Meter.zones).where(Meter.serial.like("X%"))
-    for meter_id, serial, zones in session.execute(extra).tuples():
+    for meter_id, serial, zones in session.execute(extra):
         building_meter = serial.startswith("XB")
         days = (date(2026, 9, 30), date(2026, 10, 31)) if building_meter else (date(2026, 9, 20), date(2026, 10, 20))
         for zone in range(1, zones + 1):

@@ -282,8 +282,7 @@ def _benefit(f: Formatter, line: StoredLine) -> str:
     who = f" ({line.granted_by})" if line.granted_by else ""
     head = w["benefit"].format(percent=f.number(inputs["percent"])) + who
     limit = w[str(inputs["limit"])]
-    unit = f.unit(line.unit)
-    basis = f"{f.quantity(inputs['eligible'])} {unit} {w['of']} {f.quantity(inputs['basis'])} {unit} {limit}"
+    basis = f"{_q(f, line, inputs['eligible'])} {w['of']} {_q(f, line, inputs['basis'])} {limit}"
     return f"{head}: {basis} = {f.money(line.amount)}"
 
 
@@ -291,9 +290,8 @@ def _recalculation(f: Formatter, line: StoredLine) -> str:
     inputs, w = line.inputs, f.words
     was, now = inputs["was"], inputs["now"]
     reasons = ", ".join(w["reasons"].get(code, code) for code in inputs.get("changes", []))
-    unit = f.unit(line.unit)
-    before = f"{w['was']} {f.quantity(was['quantity'])} {unit} = {f.money(int(was['amount']))}"
-    after = f"{w['now']} {f.quantity(now['quantity'])} {unit} = {f.money(int(now['amount']))}"
+    before = f"{w['was']} {_q(f, line, was['quantity'])} = {f.money(int(was['amount']))}"
+    after = f"{w['now']} {_q(f, line, now['quantity'])} = {f.money(int(now['amount']))}"
     sign = "+" if line.amount > 0 else ""
     head = w["recalculation"].format(period=line.corrects_period)
     return f"{head} ({reasons}): {before}, {after}: {sign}{f.money(line.amount)}"

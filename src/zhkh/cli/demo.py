@@ -13,6 +13,7 @@ from zhkh.cli.output import bold, console
 from zhkh.core.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from zhkh.demo.billing import BillingReport
     from zhkh.demo.metering import MeteringReport
     from zhkh.demo.run import DemoReport
 
@@ -63,6 +64,7 @@ def _print(report: DemoReport) -> None:
     )
     console.print(buildings)
     _print_metering(report.metering)
+    _print_billing(report.billing)
     console.print(
         "Next: zhkh token create --name me --scope housing:read, then zhkh serve and open http://127.0.0.1:8000/docs"
     )
@@ -96,3 +98,26 @@ def _print_metering(report: MeteringReport) -> None:
         f"e-mail/SMS sent {notifications.get('sent', 0)}, waiting {notifications.get('retry', 0)} "
         "(set ZHKH_SMTP_HOST / ZHKH_SMS_GATEWAY_URL to send them)"
     )
+
+
+def _print_billing(report: BillingReport) -> None:
+    from zhkh.core.money import format_rubles
+
+    console.rule("Billing (ПП 354)")
+    periods = Table("Period", "Status", "Accounts", "Lines", "Total, ₽", title="Billing periods")
+    for period, status, accounts, lines, total in report.periods:
+        periods.add_row(period, status, str(accounts), str(lines), format_rubles(total))
+    console.print(periods)
+    last = report.periods[-1][0] if report.periods else ""
+    suppliers = Table("Supplier", "Total, ₽", title=f"Owed to each supplier for {last}")
+    for name, amount in report.by_supplier:
+        suppliers.add_row(name, format_rubles(amount))
+    console.print(suppliers)
+    console.print(
+        f"  a benefit granted late recalculated the closed months: {report.recalculations} recalculation lines"
+        + (f"; {report.problems} problems (zhkh billing problems --period {last})" if report.problems else "")
+    )
+    account = report.explained_account
+    console.print(f"  account {account}, {last} (zhkh billing explain {account} --period {last}):")
+    for sentence in report.explanation:
+        console.print(f"    {sentence}")

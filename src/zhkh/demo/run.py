@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from zhkh.core.db import session_scope
 from zhkh.core.importing import Importer, ImportSummary, run_import
 from zhkh.core.tabular import rows_from_records
+from zhkh.demo.billing import BillingReport, run_billing_demo
 from zhkh.demo.metering import MeteringReport, run_metering_demo
 from zhkh.demo.town import build_town
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
@@ -35,6 +36,7 @@ class DemoReport:
     organisations: list[tuple[str, str, str]]  # name, role, INN
     buildings: list[BuildingSummary]
     metering: MeteringReport
+    billing: BillingReport
 
 
 def reset_database(engine: Engine) -> None:
@@ -62,8 +64,9 @@ def run_demo(engine: Engine, *, reset: bool = False) -> DemoReport:
             for importer, records in steps
         ]
     metering = run_metering_demo(engine, town)
+    billing = run_billing_demo(engine, town)
     with session_scope(engine) as session:
-        return DemoReport(summaries, _organisations(session), _buildings(session), metering)
+        return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing)
 
 
 def _organisations(session: Session) -> list[tuple[str, str, str]]:

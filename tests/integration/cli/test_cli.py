@@ -172,9 +172,15 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str)
     assert 190 <= accounts <= 210
     assert count(Ownership) > accounts  # some flats have several owners
 
+    assert out.count("│ closed ") == 5, "five months billed and closed, the sixth open"
+    assert "a benefit granted late recalculated the closed months: 2 recalculation lines" in out
+    assert "Перерасчёт за" in out
+
     code, out, _ = cli(capsys, "demo")
     assert code == 0
     assert out.count("nothing changed") == 5, "organisations, buildings, premises, owners, meters"
+    assert out.count("│ closed ") == 5
+    assert "2 recalculation lines" in out, "the open month re-run: the same recalculations, not twice"
     assert "readings: 0 accepted" in out
     assert count(Account) == accounts
 
@@ -206,3 +212,47 @@ def test_the_example_messages_reach_the_example_meters(capsys: pytest.CaptureFix
         )
     statuses = [outcome.status.value for result in results for outcome in result.readings]
     assert statuses == ["accepted", "accepted", "accepted", "duplicate", "accepted", "duplicate", "duplicate"]
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_billing_from_the_example_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """What a new user does from docs/billing.md, and every refusal in one line with exit 1."""
+    import_examples(capsys)
+    for kind in ("meters", "readings", "suppliers", "tariffs", "norms", "multipliers", "benefits"):
+        code, _, err = cli(capsys, "import", kind, str(EXAMPLES / f"{kind}.csv"))
+        assert (code, err) == (0, ""), err
+    code, out, err = cli(capsys, "billing", "run", "--period", "2026-03")
+    assert (code, err) == (0, ""), err
+    assert "Billing 2026-03: 9 accounts" in out
+    code, out, _ = cli(capsys, "billing", "explain", "100101", "--period", "2026-03")
+    assert code == 0
+    assert "Холодная вода: счётчик CW-100101: показания 123,456 → 130,456 = 7,000 м³ × 55,12 ₽ = 385,84 ₽" in out
+    code, out, _ = cli(capsys, "billing", "explain", "100101", "--period", "2026-03", "--lang", "en")
+    assert "Cold water: meter CW-100101: readings 123.456 → 130.456 = 7.000 m³ × 55.12 ₽ = 385.84 ₽" in out
+
+    exported = tmp_path / "lines.csv"
+    code, out, _ = cli(capsys, "billing", "export", "--period", "2026-03", "--format", "csv", "--out", str(exported))
+    assert code == 0
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == (
+        "account,period,service,zone,supplier_inn,method,quantity,unit,price,multiplier,amount,benefit,recalculation,total"
+    )
+    assert "100101,2026-03,cold_water,,6623001028,meter,7,m3,55.12,,385.84,0.00,0.00,385.84" in lines
+    assert f"{len(lines) - 1} lines written" in out
+
+    assert cli(capsys, "billing", "close", "--period", "2026-03")[0] == 0
+    for args, message in [
+        (("billing", "run", "--period", "2026-03"), "period 2026-03 is closed"),
+        (("billing", "close", "--period", "2026-03"), "already closed"),
+        (("billing", "run", "--period", "March"), "a period is written YYYY-MM"),
+        (("billing", "explain", "999", "--period", "2026-03"), "no personal account '999'"),
+        (("billing", "explain", "100101", "--period", "2026-05"), "has no lines for 2026-05"),
+        (("billing", "export", "--period", "2026-03", "--format", "xml"), "only csv"),
+        (("billing", "absence", "100101", "--from", "2026-03-10", "--to", "2026-03-01"), "not after the departure"),
+    ]:
+        code, out, err = cli(capsys, *args)
+        assert code == 1, (args, out, err)
+        assert message in err
+        assert len(err.strip().splitlines()) == 1, err
+    code, out, _ = cli(capsys, "billing", "absence", "100103", "--from", "2026-03-01", "--to", "2026-03-18")
+    assert (code, out.strip()) == (0, "absence of 1 from 2026-03-01 to 2026-03-18 recorded: 16 full days away")
