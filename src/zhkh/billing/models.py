@@ -25,6 +25,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,8 +60,29 @@ class AccrualLine(Base):
     __tablename__ = "accrual_lines"
     __table_args__ = (
         Index("ix_accrual_lines_period_account", "period", "account_id"),
-        Index("ix_accrual_lines_corrects_period", "corrects_period"),
-        Index("ix_accrual_lines_meter", "meter_id", "period"),
+        # Partial: only recalculations correct a period, and only estimates are looked up by
+        # meter (to deduct them when readings resume); indexing every line would slow the run.
+        Index(
+            "ix_accrual_lines_corrects_period",
+            "corrects_period",
+            postgresql_where=text("corrects_period IS NOT NULL"),
+            sqlite_where=text("corrects_period IS NOT NULL"),
+        ),
+        # Deleting a draft line makes PostgreSQL look for lines that reference it: without this
+        # index, a scan of the whole table for each deleted line.
+        Index(
+            "ix_accrual_lines_corrects_line",
+            "corrects_line_id",
+            postgresql_where=text("corrects_line_id IS NOT NULL"),
+            sqlite_where=text("corrects_line_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_accrual_lines_estimates",
+            "meter_id",
+            "period",
+            postgresql_where=text("method IN ('average', 'norm')"),
+            sqlite_where=text("method IN ('average', 'norm')"),
+        ),
         CheckConstraint("(kind = 'recalculation') = (corrects_period IS NOT NULL)", name="recalculation_corrects"),
     )
 

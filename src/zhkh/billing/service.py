@@ -43,7 +43,7 @@ from zhkh.billing.repository import (
     load_catalogue,
 )
 from zhkh.billing.rules import BillingProblem, Line, LineKind, bill_building, text
-from zhkh.core.bulk import bulk_insert
+from zhkh.core.bulk import bulk_insert, copy_rows
 from zhkh.core.clock import utc_now
 from zhkh.core.db import is_sqlite, one_of
 from zhkh.core.errors import InvalidInput, NotFound
@@ -261,48 +261,62 @@ def _count(summary: RunSummary, lines: Sequence[Line | dict[str, Any]]) -> None:
         summary.lines += 1
 
 
+SNAPSHOT_COLUMNS = ("period", "account_id", "building_id", "area", "residents", "owners", "meter_possible")
+
+
 def _write_snapshot(session: Session, period: Period, registry: Mapping[int, Snapshot]) -> None:
-    rows = [
-        {
-            "period": period.first_day,
-            "account_id": account_id,
-            "building_id": snapshot.building_id,
-            "area": snapshot.area,
-            "residents": snapshot.residents,
-            "owners": snapshot.owners,
-            "meter_possible": snapshot.meter_possible,
-        }
-        for account_id, snapshot in registry.items()
-    ]
-    bulk_insert(session, _table(BilledAccount), rows)
+    day = period.first_day
+    rows = (
+        (day, account_id, s.building_id, s.area, s.residents, s.owners, s.meter_possible)
+        for account_id, s in registry.items()
+    )
+    copy_rows(session, _table(BilledAccount), SNAPSHOT_COLUMNS, rows)
 
 
-def line_row(period: Period, line: Line) -> dict[str, Any]:
-    return {
-        "period": period.first_day,
-        "account_id": line.account_id,
-        "service": line.service.value,
-        "zone": line.zone,
-        "supplier_id": line.supplier_id,
-        "kind": line.kind.value,
-        "method": line.method.value,
-        "quantity": line.quantity,
-        "unit": line.unit.value,
-        "price": line.price,
-        "multiplier": line.multiplier,
-        "amount": line.amount,
-        "inputs": dict(line.inputs),
-        "meter_id": line.meter_id,
-        "benefit_id": line.benefit_id,
-        "granted_by_id": line.granted_by_id,
-        "corrects_period": None,
-        "corrects_line_id": None,
-        "reason": None,
-    }
+LINE_COLUMNS = (
+    "period",
+    "account_id",
+    "service",
+    "zone",
+    "supplier_id",
+    "kind",
+    "method",
+    "quantity",
+    "unit",
+    "price",
+    "multiplier",
+    "amount",
+    "inputs",
+    "meter_id",
+    "benefit_id",
+    "granted_by_id",
+)
 
 
 def _write_lines(session: Session, period: Period, lines: Iterable[Line]) -> None:
-    bulk_insert(session, _table(AccrualLine), [line_row(period, line) for line in lines])
+    day = period.first_day
+    rows = (
+        (
+            day,
+            line.account_id,
+            line.service.value,
+            line.zone,
+            line.supplier_id,
+            line.kind.value,
+            line.method.value,
+            line.quantity,
+            line.unit.value,
+            line.price,
+            line.multiplier,
+            line.amount,
+            line.inputs,
+            line.meter_id,
+            line.benefit_id,
+            line.granted_by_id,
+        )
+        for line in lines
+    )
+    copy_rows(session, _table(AccrualLine), LINE_COLUMNS, rows)
 
 
 def _write_problems(session: Session, period: Period, problems: Iterable[BillingProblem]) -> None:
