@@ -250,8 +250,16 @@ def _meter_zones(session: Session, period: Period, buildings: Collection[int]) -
         )
         .subquery("live")
     )
-    consumption: dict[tuple[int, int], dict[date, Any]] = defaultdict(dict)
     connection = session.connection()  # Core rows: a million of them cost half as much as ORM rows
+    meters = list(connection.execute(select(live).order_by(live.c.id)))
+    consumption: dict[tuple[int, int], dict[date, Any]] = defaultdict(dict)
+    # On PostgreSQL by the chunk's meter ids (an index probe each): a join the planner turns into
+    # a scan of every meter's history for every chunk. SQLite binds each id separately, and its
+    # planner probes the index for the join anyway.
+    if connection.dialect.name == "postgresql":
+        of_chunk = one_of(Consumption.meter_id, [meter.id for meter in meters], session)
+    else:
+        of_chunk = Consumption.meter_id.in_(select(live.c.id))
     for row in connection.execute(
         select(
             Consumption.meter_id,
@@ -262,14 +270,16 @@ def _meter_zones(session: Session, period: Period, buildings: Collection[int]) -
             Consumption.start_value,
             Consumption.end_value,
             Consumption.start_at,
+        ).where(
+            of_chunk,
+            Consumption.period >= oldest,
+            Consumption.period <= first,
         )
-        .join(live, live.c.id == Consumption.meter_id)
-        .where(Consumption.period >= oldest, Consumption.period <= first)
     ):
         consumption[(row.meter_id, row.zone)][row.period] = row
     estimates = _billed_estimates(session, period, oldest, buildings)
     found: dict[int, list[MeterZone]] = defaultdict(list)
-    for meter in connection.execute(select(live).order_by(live.c.id)):
+    for meter in meters:
         for zone in range(1, meter.zones + 1):
             found[meter.account_id].append(
                 _meter_zone(period, meter, zone, consumption.get((meter.id, zone), {}), estimates)
