@@ -665,11 +665,16 @@ def export_rows(session: Session, period: Period, account: str | None = None) ->
         }
 
 
-def account_lines(session: Session, period: Period, number: str) -> list[StoredLine]:
-    """One account's lines of a period with the names ``explain`` shows."""
+def _account_id(session: Session, number: str) -> int:
     account_id = session.scalar(select(Account.id).where(Account.number == number))
     if account_id is None:
         raise NotFound(f"no personal account {number!r}")
+    return account_id
+
+
+def account_lines(session: Session, period: Period, number: str) -> list[StoredLine]:
+    """One account's lines of a period with the names ``explain`` shows."""
+    account_id = _account_id(session, number)
     supplier = Organisation.__table__.alias("supplier")
     granting = Organisation.__table__.alias("granting")
     rows = session.execute(
@@ -701,9 +706,7 @@ def account_lines(session: Session, period: Period, number: str) -> list[StoredL
 
 def record_absence(session: Session, number: str, departed: date, returned: date, persons: int = 1) -> TemporaryAbsence:
     """A resident's temporary absence; a closed period it covers is recalculated on the next run."""
-    account_id = session.scalar(select(Account.id).where(Account.number == number))
-    if account_id is None:
-        raise NotFound(f"no personal account {number!r}")
+    account_id = _account_id(session, number)
     if returned <= departed:
         raise InvalidInput(f"returned on {returned}, which is not after the departure on {departed}")
     if persons < 1:
