@@ -12,10 +12,12 @@ from sqlalchemy.engine import Engine
 import zhkh.alarms.models
 import zhkh.billing.models
 import zhkh.core.outbox
+import zhkh.finance.models
 import zhkh.housing.models
 import zhkh.identity.models
 import zhkh.metering.models
 import zhkh.notify.models
+import zhkh.payments.models
 import zhkh.tariffs.models  # noqa: F401  (imported for their tables)
 from zhkh.core.db import Base
 

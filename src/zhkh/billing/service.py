@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, or_, select
+from sqlalchemy import Table, and_, delete, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
 from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
@@ -51,6 +51,8 @@ from zhkh.core.money import format_rubles
 from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.core.periods import Period
 from zhkh.core.values import decimal_to_text
+from zhkh.finance import service as books
+from zhkh.finance.models import Book, Component, TransactionKind
 from zhkh.housing.models import Account, Organisation, Premise
 from zhkh.metering.consumption import compute_consumption
 from zhkh.metering.models import Consumption, Meter
@@ -552,10 +554,56 @@ def close_period(session: Session, period: Period) -> CloseSummary:
     state.status = PeriodStatus.CLOSED
     state.closed_at = utc_now()
     accounts, lines, total = _announce_accruals(session, period, state.closed_at)
+    _post_accruals(session, period)
     session.flush()
     state.closed_outbox_id = session.scalar(select(func.max(OutboxMessage.id))) or 0
     session.flush()
     return CloseSummary(period, accounts, lines, total)
+
+
+def _post_accruals(session: Session, period: Period) -> None:
+    """The period's lines into the books, in one transaction computed by the database: each
+    account owes the sum of its lines per service and supplier (charges, benefits and
+    recalculations together, as the bill shows them), against each supplier's accrued charges."""
+    of_period = AccrualLine.period == period.first_day
+    owed = func.sum(AccrualLine.amount)
+    receivables = (
+        select(
+            literal(Book.RECEIVABLE.value),
+            AccrualLine.account_id,
+            AccrualLine.service,
+            AccrualLine.supplier_id,
+            literal(period.first_day),
+            literal(Component.PRINCIPAL.value),
+            owed,
+        )
+        .where(of_period)
+        .group_by(AccrualLine.account_id, AccrualLine.service, AccrualLine.supplier_id)
+        .having(owed != 0)
+    )
+    accrued = (
+        select(
+            literal(Book.ACCRUED.value),
+            null(),
+            AccrualLine.service,
+            AccrualLine.supplier_id,
+            null(),
+            null(),
+            -owed,
+        )
+        .where(of_period)
+        .group_by(AccrualLine.service, AccrualLine.supplier_id)
+        .having(owed != 0)
+    )
+    books.record_from_queries(
+        session,
+        TransactionKind.ACCRUAL,
+        period.last_day,
+        "billing_period",
+        period.year * 100 + period.month,
+        f"accruals of {period}",
+        [receivables, accrued],
+    )
 
 
 def _announce_accruals(session: Session, period: Period, moment: datetime) -> tuple[int, int, int]:
