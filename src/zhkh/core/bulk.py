@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, MetaData, Row, Table, insert, select
+from sqlalchemy import JSON, Column, MetaData, Row, Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -132,3 +132,24 @@ def _copy_then_insert(
         .returning(*returning)
     )
     return list(session.execute(statement))
+
+
+def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` fresh primary keys of ``table``, so that rows which reference each other (a
+    transaction and its postings) can be written by COPY without a round trip per row. On
+    PostgreSQL they come from the table's sequence; SQLite has a single writer, and the caller
+    holds its write lock once it has written anything, so the next ids after the largest are
+    free."""
+    if count <= 0:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        sequence = connection.exec_driver_sql(f"SELECT pg_get_serial_sequence('{_qualified(table)}', 'id')").scalar()
+        return list(
+            connection.exec_driver_sql(
+                f"SELECT nextval('{sequence}') FROM generate_series(1, %(count)s)", {"count": count}
+            ).scalars()
+        )
+    session.flush()
+    largest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))

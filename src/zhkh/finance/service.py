@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, insert, literal, select
+from sqlalchemy import Select, Table, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import copy_rows
@@ -93,7 +93,7 @@ def write_entries(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """Postings as tuples in the order of ``POSTING_COLUMNS``; several transactions may share
     one call (the bulk paths). The caller has checked each transaction's balance."""
     if rows:
-        copy_rows(session, Posting.__table__, POSTING_COLUMNS, rows)  # type: ignore[arg-type]
+        copy_rows(session, cast(Table, Posting.__table__), POSTING_COLUMNS, rows)
 
 
 def record_from_queries(
@@ -110,7 +110,7 @@ def record_from_queries(
     supplier_id, period, component, amount). Set-based, for the millions of postings of a
     period's accruals. Returns the transaction id and the number of postings."""
     transaction_id = open_transaction(session, kind, occurred_on, source, source_id, description)
-    table = Posting.__table__
+    table = cast(Table, Posting.__table__)
     for query in queries:
         rows = query.with_only_columns(literal(transaction_id), *query.selected_columns)
         session.execute(insert(table).from_select(list(POSTING_COLUMNS), rows))
