@@ -34,7 +34,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Literal
 
-from zhkh.core.money import to_kopecks
+from zhkh.core.money import format_rubles, to_kopecks
 from zhkh.payments.rates import MORATORIA, Moratorium, penalty_rate_on
 
 Fraction = Literal["1/300", "1/130"]
@@ -183,7 +183,7 @@ def _validate(
     window: tuple[date, date] | None,
 ) -> None:
     if debt_kopecks < 0:
-        raise PenaltyInputError(f"the debt must not be negative, got {debt_kopecks} kopecks")
+        raise PenaltyInputError(f"the debt must not be negative, got {format_rubles(debt_kopecks)} rubles")
     if until < due_date:
         raise PenaltyInputError(
             f"the calculation day {until.isoformat()} is before the due date {due_date.isoformat()}"
@@ -192,7 +192,7 @@ def _validate(
         if payment.amount_kopecks <= 0:
             raise PenaltyInputError(
                 f"the payment of {payment.paid_on.isoformat()} must be a positive amount, "
-                f"got {payment.amount_kopecks} kopecks"
+                f"got {format_rubles(payment.amount_kopecks)} rubles"
             )
         if payment.paid_on > until:
             raise PenaltyInputError(

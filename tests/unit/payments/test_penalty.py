@@ -222,15 +222,15 @@ def test_due_date_needs_the_first_day_of_a_period() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"debt_kopecks": -1}, "the debt must not be negative, got -1 kopecks"),
+        ({"debt_kopecks": -1}, "the debt must not be negative, got -0.01 rubles"),
         ({"until": date(2026, 4, 14)}, "the calculation day 2026-04-14 is before the due date 2026-04-15"),
         (
             {"payments": [DebtPayment(date(2026, 6, 1), -500)]},
-            "the payment of 2026-06-01 must be a positive amount, got -500 kopecks",
+            "the payment of 2026-06-01 must be a positive amount, got -5.00 rubles",
         ),
         (
             {"payments": [DebtPayment(date(2026, 6, 1), 0)]},
-            "the payment of 2026-06-01 must be a positive amount, got 0 kopecks",
+            "the payment of 2026-06-01 must be a positive amount, got 0.00 rubles",
         ),
         (
             {"payments": [DebtPayment(date(2026, 9, 1), 100)]},
