@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from zhkh.cli import billing, db, demo, imports, metering, operations, serve, tokens
+from zhkh.cli import billing, db, demo, imports, metering, operations, penalty, serve, tokens
 from zhkh.cli.output import errors, fail
 from zhkh.core.errors import DomainError, ProblemsFound
 
@@ -33,6 +33,7 @@ app.add_typer(metering.ingest, name="ingest")
 app.add_typer(operations.alarms, name="alarms")
 app.add_typer(operations.contacts, name="contacts")
 app.add_typer(billing.app, name="billing")
+app.add_typer(penalty.app, name="penalty")
 app.command("serve")(serve.serve)
 app.command("worker")(operations.worker)
 app.command("demo")(demo.demo)
