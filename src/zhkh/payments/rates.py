@@ -107,7 +107,7 @@ class RateCap:
         return self.first_day <= day <= self.last_day
 
 
-# ПП РФ №474 от 26.03.2022 п.5, as amended (lastly by ПП №329): penalties for housing and
+# ПП РФ №474 от 26.03.2022, as amended (lastly by ПП №329): penalties for housing and
 # communal services are counted from the lesser of the key rate on 27.02.2022 (9.5 %) and the key
 # rate on the day of payment, for 28.02.2022–31.12.2026.
 RATE_CAPS: tuple[RateCap, ...] = (RateCap(date(2022, 2, 28), date(2026, 12, 31), Decimal("9.50")),)
