@@ -38,7 +38,9 @@ def open_receivables(session: Session, account_ids: Collection[int]) -> dict[int
     )
     found: dict[int, list[Receivable]] = defaultdict(list)
     for account_id, period, service, supplier_id, component, balance in rows:
-        found[account_id].append(Receivable(account_id, period, service, supplier_id, Component(component), balance))
+        found[account_id].append(
+            Receivable(account_id, period, service, supplier_id, Component(component), int(balance))
+        )
     return found
 
 
@@ -49,7 +51,9 @@ def advances(session: Session, account_ids: Collection[int] | None = None) -> di
     query = select(Posting.account_id, held).where(Posting.book == Book.ADVANCE).group_by(Posting.account_id)
     if account_ids is not None:
         query = query.where(one_of(Posting.account_id, account_ids, session))
-    return dict(session.execute(query.having(held > 0)))
+    # PostgreSQL sums bigint as numeric: back to int kopecks.
+    rows: Iterable[Any] = session.execute(query.having(held > 0))
+    return {account_id: int(amount) for account_id, amount in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def receivable_movements(session: Session, account_id: int) -> list[Movement]:
     )
     totals: dict[tuple[date, str, int], dict[TransactionKind, int]] = defaultdict(lambda: defaultdict(int))
     for occurred_on, service, supplier_id, kind, amount in rows:
-        totals[(occurred_on.replace(day=1), service, supplier_id)][TransactionKind(kind)] += amount
+        totals[(occurred_on.replace(day=1), service, supplier_id)][TransactionKind(kind)] += int(amount)
     movements = [
         Movement(
             month,
@@ -129,4 +133,4 @@ def _sum_by_supplier(
     if until is not None:
         query = query.where(FinanceTransaction.occurred_on <= until)
     rows: Iterable[Any] = session.execute(query)
-    return {supplier: sign * amount for supplier, amount in rows}
+    return {supplier: sign * int(amount) for supplier, amount in rows}

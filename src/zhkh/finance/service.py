@@ -115,10 +115,8 @@ def record_from_queries(
         rows = query.with_only_columns(literal(transaction_id), *query.selected_columns)
         session.execute(insert(table).from_select(list(POSTING_COLUMNS), rows))
     total, count = session.execute(
-        select(func.coalesce(func.sum(Posting.amount), 0), func.count()).where(
-            Posting.transaction_id == transaction_id
-        )
+        select(func.coalesce(func.sum(Posting.amount), 0), func.count()).where(Posting.transaction_id == transaction_id)
     ).one()
     if total != 0:
         raise Unbalanced(f"{description}: postings sum to {total} kopecks, not zero")
-    return transaction_id, count
+    return transaction_id, int(count)

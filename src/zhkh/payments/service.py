@@ -1,0 +1,440 @@
+"""Payments into the books: every intake path ends in ``take_in``, which stores each payment once
+(idempotent by source and external id), records it in the books, queues what it cannot match
+and allocates the rest to debts, all set-based and in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from zhkh.core.bulk import bulk_insert, copy_rows, reserve_ids
+from zhkh.core.clock import utc_now
+from zhkh.core.db import one_of
+from zhkh.core.errors import Conflict, InvalidInput, NotFound
+from zhkh.core.money import format_rubles
+from zhkh.core.outbox import OutboxMessage
+from zhkh.core.periods import Period
+from zhkh.finance import balances
+from zhkh.finance import service as books
+from zhkh.finance.models import Book, Component, FinanceTransaction, TransactionKind
+from zhkh.housing.models import Account
+from zhkh.payments.allocation import Debt, allocate_payment
+from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
+
+CHUNK = 5000
+TRANSACTION_COLUMNS = ("id", "kind", "occurred_on", "source", "source_id", "description", "recorded_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A payment as an intake path read it. ``account`` is the personal account number, or
+    None when the intake could not find one (then ``unmatched_reason`` says why)."""
+
+    external_id: str
+    amount: int
+    paid_on: date
+    account: str | None
+    period: date | None = None
+    services: tuple[str, ...] = ()
+    payer: str = ""
+    payer_inn: str = ""
+    purpose: str = ""
+    unmatched_reason: str = ""
+
+
+@dataclass
+class IntakeResult:
+    recorded: list[int] = field(default_factory=list)  # new payment ids
+    duplicates: int = 0
+    queued: int = 0  # unmatched, waiting for review
+    amount: int = 0  # kopecks of the new payments and queued money
+
+    def counts(self) -> dict[str, int]:
+        return {"recorded": len(self.recorded), "duplicates": self.duplicates, "queued": self.queued}
+
+
+def take_in(
+    session: Session,
+    source: PaymentSource,
+    incoming: Sequence[Incoming],
+    *,
+    intake_id: int | None = None,
+    recorded_by: str = "",
+) -> IntakeResult:
+    """Record ``incoming`` payments of one source. A payment already stored under the same
+    external id is a duplicate and adds nothing; the same id with another amount refuses the
+    whole batch (``Conflict``), since one of the two is wrong and a person must say which."""
+    result = IntakeResult()
+    fresh = _without_duplicates(session, source, incoming, result)
+    accounts = _account_ids(session, {p.account for p in fresh if p.account})
+    matched = [p for p in fresh if p.account in accounts]
+    unmatched = [_with_reason(p) for p in fresh if p.account not in accounts]
+    payment_ids = _record_matched(session, source, matched, accounts, intake_id, recorded_by)
+    _record_unmatched(session, source, unmatched, intake_id)
+    result.recorded = payment_ids
+    result.queued = len(unmatched)
+    result.amount = sum(p.amount for p in fresh)
+    allocate_payments(session, payment_ids)
+    return result
+
+
+def _without_duplicates(
+    session: Session, source: PaymentSource, incoming: Sequence[Incoming], result: IntakeResult
+) -> list[Incoming]:
+    seen: dict[str, int] = {}
+    fresh: list[Incoming] = []
+    for payment in incoming:
+        if payment.amount <= 0:
+            raise InvalidInput(f"payment {payment.external_id}: amount must be positive, got {payment.amount}")
+        earlier = seen.get(payment.external_id)
+        if earlier is None:
+            seen[payment.external_id] = payment.amount
+            fresh.append(payment)
+        elif earlier != payment.amount:
+            raise _conflict(source, payment, earlier)
+        else:
+            result.duplicates += 1
+    stored = _stored_amounts(session, source, list(seen))
+    kept = []
+    for payment in fresh:
+        amount = stored.get(payment.external_id)
+        if amount is None:
+            kept.append(payment)
+        elif amount != payment.amount:
+            raise _conflict(source, payment, amount)
+        else:
+            result.duplicates += 1
+    return kept
+
+
+def _conflict(source: PaymentSource, payment: Incoming, earlier: int) -> Conflict:
+    return Conflict(
+        f"{source.value} payment {payment.external_id!r} is already recorded with {format_rubles(earlier)}"
+        f" rubles, now it comes with {format_rubles(payment.amount)}; nothing was imported"
+    )
+
+
+def _stored_amounts(session: Session, source: PaymentSource, external_ids: list[str]) -> dict[str, int]:
+    stored: dict[str, int] = {}
+    for start in range(0, len(external_ids), CHUNK):
+        chunk = external_ids[start : start + CHUNK]
+        for model in (Payment, UnmatchedPayment):
+            query = select(model.external_id, model.amount).where(
+                model.source == source, one_of(model.external_id, chunk, session)
+            )
+            stored.update((external_id, amount) for external_id, amount in session.execute(query))
+    return stored
+
+
+def _account_ids(session: Session, numbers: Collection[str | None]) -> dict[str | None, int]:
+    found: dict[str | None, int] = {}
+    wanted = [n for n in numbers if n]
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        query = select(Account.number, Account.id).where(one_of(Account.number, chunk, session))
+        found.update((number, account_id) for number, account_id in session.execute(query))
+    return found
+
+
+def _with_reason(payment: Incoming) -> Incoming:
+    if payment.unmatched_reason:
+        return payment
+    reason = f"account {payment.account} is not in the registry"
+    return Incoming(**{**_fields(payment), "unmatched_reason": reason})
+
+
+def _fields(payment: Incoming) -> dict[str, Any]:
+    return {name: getattr(payment, name) for name in Incoming.__slots__}
+
+
+def _transactions_table() -> Table:
+    return cast(Table, FinanceTransaction.__table__)
+
+
+def _record_matched(
+    session: Session,
+    source: PaymentSource,
+    payments: Sequence[Incoming],
+    accounts: dict[str | None, int],
+    intake_id: int | None,
+    recorded_by: str,
+) -> list[int]:
+    """Each payment: a ``payment`` transaction (collection +, the account's advance −) and its
+    row, all by COPY with ids reserved up front; an outbox message per payment."""
+    if not payments:
+        return []
+    now = utc_now()
+    payment_ids = reserve_ids(session, cast(Table, Payment.__table__), len(payments))
+    transaction_ids = reserve_ids(session, _transactions_table(), len(payments))
+    transactions, postings, rows, messages = [], [], [], []
+    for payment, payment_id, transaction_id in zip(payments, payment_ids, transaction_ids, strict=True):
+        account_id = accounts[payment.account]
+        description = f"payment {source.value} {payment.external_id}"
+        transactions.append(
+            (transaction_id, TransactionKind.PAYMENT.value, payment.paid_on, "payment", payment_id, description, now)
+        )
+        postings.append(books.Entry(Book.COLLECTION, payment.amount).row(transaction_id))
+        postings.append(books.Entry(Book.ADVANCE, -payment.amount, account_id=account_id).row(transaction_id))
+        rows.append(_payment_row(payment, payment_id, source, account_id, intake_id, recorded_by, transaction_id))
+        messages.append(_message("payments.received", _received(payment, payment_id, account_id, source), now))
+    copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
+    books.write_entries(session, postings)
+    bulk_insert(session, cast(Table, Payment.__table__), rows)
+    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
+    return payment_ids
+
+
+def _payment_row(
+    payment: Incoming,
+    payment_id: int,
+    source: PaymentSource,
+    account_id: int,
+    intake_id: int | None,
+    recorded_by: str,
+    transaction_id: int,
+) -> dict[str, Any]:
+    return {
+        "id": payment_id,
+        "source": source.value,
+        "external_id": payment.external_id,
+        "account_id": account_id,
+        "amount": payment.amount,
+        "paid_on": payment.paid_on,
+        "period": payment.period,
+        "services": list(payment.services) or None,
+        "payer": payment.payer,
+        "purpose": payment.purpose,
+        "intake_id": intake_id,
+        "recorded_by": recorded_by,
+        "transaction_id": transaction_id,
+        "recorded_at": utc_now(),
+    }
+
+
+def _received(payment: Incoming, payment_id: int, account_id: int, source: PaymentSource) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "account_id": account_id,
+        "source": source.value,
+        "amount": payment.amount,
+        "paid_on": payment.paid_on.isoformat(),
+    }
+
+
+def _message(topic: str, payload: dict[str, Any], moment: Any) -> dict[str, Any]:
+    return {"topic": topic, "payload": payload, "created_at": moment, "available_at": moment, "attempts": 0}
+
+
+def _record_unmatched(
+    session: Session, source: PaymentSource, payments: Sequence[Incoming], intake_id: int | None
+) -> None:
+    """Money nobody could match: in the books as ``unidentified`` until an operator assigns it."""
+    for payment in payments:
+        transaction_id = books.record(
+            session,
+            TransactionKind.PAYMENT,
+            payment.paid_on,
+            "unmatched_payment",
+            None,
+            f"unidentified payment {source.value} {payment.external_id}: {payment.unmatched_reason}",
+            [books.Entry(Book.COLLECTION, payment.amount), books.Entry(Book.UNIDENTIFIED, -payment.amount)],
+        )
+        session.add(
+            UnmatchedPayment(
+                source=source,
+                external_id=payment.external_id,
+                amount=payment.amount,
+                paid_on=payment.paid_on,
+                payer=payment.payer,
+                payer_inn=payment.payer_inn,
+                purpose=payment.purpose,
+                reason=payment.unmatched_reason,
+                intake_id=intake_id,
+                transaction_id=transaction_id,
+            )
+        )
+    session.flush()
+
+
+def assign(session: Session, unmatched_id: int, account_number: str, operator: str) -> Payment:
+    """An operator says whose money a queued payment is: it becomes that account's payment,
+    moves from ``unidentified`` to the account's advance, and is allocated."""
+    item = session.get(UnmatchedPayment, unmatched_id, with_for_update=True)
+    if item is None:
+        raise NotFound(f"no unmatched payment {unmatched_id}")
+    if item.state is not ReviewState.WAITING:
+        raise Conflict(f"unmatched payment {unmatched_id} was already assigned (payment {item.payment_id})")
+    account_id = _account_ids(session, [account_number]).get(account_number)
+    if account_id is None:
+        raise NotFound(f"account {account_number} is not in the registry")
+    transaction_id = books.record(
+        session,
+        TransactionKind.PAYMENT,
+        item.paid_on,
+        "unmatched_payment",
+        item.id,
+        f"unidentified payment {item.external_id} assigned to account {account_number} by {operator}",
+        [
+            books.Entry(Book.UNIDENTIFIED, item.amount),
+            books.Entry(Book.ADVANCE, -item.amount, account_id=account_id),
+        ],
+    )
+    payment = Payment(
+        source=item.source,
+        external_id=item.external_id,
+        account_id=account_id,
+        amount=item.amount,
+        paid_on=item.paid_on,
+        payer=item.payer,
+        purpose=item.purpose,
+        intake_id=item.intake_id,
+        recorded_by=operator,
+        transaction_id=transaction_id,
+    )
+    session.add(payment)
+    session.flush()
+    item.state, item.payment_id = ReviewState.ASSIGNED, payment.id
+    item.resolved_by, item.resolved_at = operator, utc_now()
+    bulk_insert(
+        session,
+        cast(Table, OutboxMessage.__table__),
+        [_message("payments.received", _received_row(payment), utc_now())],
+    )
+    allocate_payments(session, [payment.id])
+    return payment
+
+
+def _received_row(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.id,
+        "account_id": payment.account_id,
+        "source": payment.source.value,
+        "amount": payment.amount,
+        "paid_on": payment.paid_on.isoformat(),
+    }
+
+
+# --- allocation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ToAllocate:
+    source: str  # "payment" or "advance"
+    source_id: int
+    account_id: int
+    amount: int
+    occurred_on: date | None  # None: on the day of the newest debt it pays (an advance)
+    period: date | None = None
+    services: tuple[str, ...] = ()
+
+
+def allocate_payments(session: Session, payment_ids: Sequence[int]) -> int:
+    """Allocate these just-recorded payments to their accounts' debts; returns kopecks applied."""
+    applied = 0
+    for start in range(0, len(payment_ids), CHUNK):
+        chunk = payment_ids[start : start + CHUNK]
+        rows = session.execute(
+            select(
+                Payment.id, Payment.account_id, Payment.amount, Payment.paid_on, Payment.period, Payment.services
+            ).where(one_of(Payment.id, chunk, session))
+        )
+        items = [
+            _ToAllocate("payment", pid, account, amount, paid_on, period, tuple(services or ()))
+            for pid, account, amount, paid_on, period, services in rows
+        ]
+        applied += _allocate(session, sorted(items, key=lambda item: (item.occurred_on or date.min, item.source_id)))
+    return applied
+
+
+def apply_advances(session: Session) -> int:
+    """Apply every account's advance to what it owes now (after new bills); kopecks applied."""
+    held = balances.advances(session)
+    accounts = sorted(held)
+    applied = 0
+    for start in range(0, len(accounts), CHUNK):
+        chunk = accounts[start : start + CHUNK]
+        applied += _allocate(session, [_ToAllocate("advance", a, a, held[a], None) for a in chunk])
+    return applied
+
+
+def _allocate(session: Session, items: Sequence[_ToAllocate]) -> int:
+    """One ``allocation`` transaction per item that pays something: the account's advance +,
+    each receivable it pays −. Debts are loaded once for the chunk and kept current in memory,
+    so several payments of one account in a batch see each other."""
+    owed = balances.open_receivables(session, {item.account_id for item in items})
+    debts: dict[int, dict[tuple[Any, ...], Debt]] = defaultdict(dict)
+    for account_id, receivables in owed.items():
+        for r in receivables:
+            debt = Debt(r.period, r.service, r.supplier_id, r.component.value, r.balance)
+            debts[account_id][debt.key] = debt
+    plans = []
+    for item in items:
+        account_debts = debts.get(item.account_id)
+        if not account_debts:
+            continue
+        allocation = allocate_payment(item.amount, account_debts.values(), period=item.period, services=item.services)
+        for part in allocation.parts:
+            left = part.debt.amount - part.amount
+            account_debts[part.debt.key] = replace(part.debt, amount=left)
+        if allocation.parts:
+            plans.append((item, allocation))
+    _write_allocations(session, plans)
+    return sum(allocation.allocated for _item, allocation in plans)
+
+
+def _write_allocations(session: Session, plans: Sequence[tuple[_ToAllocate, Any]]) -> None:
+    if not plans:
+        return
+    now = utc_now()
+    transaction_ids = reserve_ids(session, _transactions_table(), len(plans))
+    transactions, postings, messages = [], [], []
+    for (item, allocation), transaction_id in zip(plans, transaction_ids, strict=True):
+        occurred_on = item.occurred_on or max(Period.of(p.debt.period).last_day for p in allocation.parts)
+        description = f"allocation of {item.source} {item.source_id}"
+        transactions.append(
+            (
+                transaction_id,
+                TransactionKind.ALLOCATION.value,
+                occurred_on,
+                item.source,
+                item.source_id,
+                description,
+                now,
+            )
+        )
+        postings.append(books.Entry(Book.ADVANCE, allocation.allocated, account_id=item.account_id).row(transaction_id))
+        parts = []
+        for part in allocation.parts:
+            debt = part.debt
+            entry = books.receivable(
+                item.account_id, debt.service, debt.supplier_id, debt.period, -part.amount, Component(debt.component)
+            )
+            postings.append(entry.row(transaction_id))
+            parts.append(
+                {
+                    "period": debt.period.isoformat(),
+                    "service": debt.service,
+                    "supplier_id": debt.supplier_id,
+                    "component": debt.component,
+                    "amount": part.amount,
+                }
+            )
+        payload = {
+            "transaction_id": transaction_id,
+            item.source + "_id": item.source_id,
+            "account_id": item.account_id,
+            "occurred_on": occurred_on.isoformat(),
+            "allocated": allocation.allocated,
+            "advance": allocation.advance,
+            "parts": parts,
+        }
+        messages.append(_message("payments.allocated", payload, now))
+    copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
+    books.write_entries(session, postings)
+    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
