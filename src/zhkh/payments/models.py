@@ -142,4 +142,3 @@ class Remittance(Base):
     through_posting_id: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("finance_transactions.id"))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
-

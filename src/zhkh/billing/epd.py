@@ -40,7 +40,7 @@ from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import BaseDocTemplate, Flowable, Frame, PageTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
 
-from zhkh.payments.qr import PaymentQr, build_payload
+from zhkh.billing.payment_qr import PaymentQr, build_payload
 
 FONT = "ZhkhDejaVuSans"
 FONT_BOLD = "ZhkhDejaVuSans-Bold"

@@ -2,8 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zhkh.core.requisites import with_account_key, with_inn_check_digits
-from zhkh.payments.qr import (
+from zhkh.billing.payment_qr import (
     ENCODING_KEY,
     SEPARATORS,
     PaymentQr,
@@ -11,6 +10,7 @@ from zhkh.payments.qr import (
     choose_separator,
     parse_payload,
 )
+from zhkh.core.requisites import with_account_key, with_inn_check_digits
 
 # Public requisites of Sberbank (PAO); the payee's account is made to match its BIC.
 BIC, CORR = "044525225", "30101810400000000225"

@@ -9,8 +9,7 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 import zxingcpp
 
-from zhkh.core.requisites import with_account_key, with_inn_check_digits
-from zhkh.payments.bill import (
+from zhkh.billing.epd import (
     BillDocument,
     BillLine,
     BillParty,
@@ -19,7 +18,8 @@ from zhkh.payments.bill import (
     render_bill,
     render_bills_to_directory,
 )
-from zhkh.payments.qr import ENCODING_KEY, parse_payload
+from zhkh.billing.payment_qr import ENCODING_KEY, parse_payload
+from zhkh.core.requisites import with_account_key, with_inn_check_digits
 
 BIC, CORR = "044525225", "30101810400000000225"  # Sberbank's public requisites
 MANAGER_INN = with_inn_check_digits("770000001")
