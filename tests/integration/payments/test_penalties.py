@@ -1,0 +1,67 @@
+"""The monthly penalty run on the books. Figures by hand: April 2026 is due on 15 May 2026
+(DOMAIN.md: the 15th from March 2026); delay day 1 is 16 May, day 30 is 14 June, so 1/300 runs
+from 15 June. The rate is 9.5 % (the cap of ПП №474 until 31.12.2026)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.integration.payments.conftest import Charge, day
+from zhkh.core.errors import Conflict
+from zhkh.core.outbox import OutboxMessage
+from zhkh.core.periods import Period
+from zhkh.finance import balances
+from zhkh.payments.models import PaymentSource
+from zhkh.payments.penalties import charge_penalties
+from zhkh.payments.service import Incoming, take_in
+
+MAY, JUNE = Period(2026, 5), Period(2026, 6)
+APRIL = date(2026, 4, 1)
+
+
+def test_penalties_of_a_month_by_both_rules(session: Session, accounts: dict[str, int], charge: Charge) -> None:
+    charge("1001", "2026-04", heating=100000, capital_repair=30000)
+    # 400.00 towards April's heating on 20 June: the debt is 600.00 from 21 June.
+    take_in(
+        session,
+        PaymentSource.CASH_DESK,
+        [Incoming("r-1", 40000, day("2026-06-20"), "1001", period=APRIL, services=("heating",))],
+    )
+
+    june = charge_penalties(session, JUNE)
+    # heating: 1000.00 × 6 days (15–20 June) × 9.5 % / 300 = 1.90; 600.00 × 10 days × 9.5 % / 300 = 1.90
+    # capital repair (ч.14.1, no grace): 300.00 × 30 days × 9.5 % / 300 = 2.85
+    assert june.by_account == {accounts["1001"]: 190 + 190 + 285}
+    penalties = {
+        r.service: r.balance
+        for r in balances.open_receivables(session, [accounts["1001"]])[accounts["1001"]]
+        if r.component.value == "penalty"
+    }
+    assert penalties == {"heating": 380, "capital_repair": 285}
+
+    may = charge_penalties(session, MAY)
+    # heating is still in its 30 days of grace in May; capital repair: 16–31 May = 16 days:
+    # 300.00 × 16 × 9.5 % / 300 = 1.52
+    assert may.by_account == {accounts["1001"]: 152}
+    message = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "payments.penalty_charged")).first()
+    assert message is not None
+    assert message.payload["month"] == "2026-06"
+
+
+def test_a_month_is_charged_once(session: Session, accounts: dict[str, int], charge: Charge) -> None:
+    charge("1002", "2026-01", heating=10000)
+    charge_penalties(session, JUNE)
+    with pytest.raises(Conflict, match="penalties for 2026-06 are already charged"):
+        charge_penalties(session, JUNE)
+
+
+def test_a_debt_paid_before_the_month_has_no_penalty(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    charge("1003", "2026-03", heating=10000)
+    take_in(session, PaymentSource.CASH_DESK, [Incoming("r-2", 10000, day("2026-05-31"), "1003")])
+    assert charge_penalties(session, JUNE).total == 0
