@@ -70,3 +70,14 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 def local_date(instant: datetime, zone: ZoneInfo) -> date:
     return instant.astimezone(zone).date()
+
+
+# ЖК РФ ст.155 ч.1 as amended: from the bills for March 2026, payment is due by the 15th of the
+# following month; before, by the 10th.
+FIFTEENTH_FROM_PERIOD = Period(2026, 3)
+
+
+def payment_due_date(period: Period) -> date:
+    """The last day to pay the bill of ``period``, without moving it off a weekend."""
+    day = 15 if period >= FIFTEENTH_FROM_PERIOD else 10
+    return period.next().day(day)

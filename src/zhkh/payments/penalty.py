@@ -35,6 +35,7 @@ from itertools import pairwise
 from typing import Literal
 
 from zhkh.core.money import format_rubles, to_kopecks
+from zhkh.core.periods import Period, payment_due_date
 from zhkh.payments.rates import MORATORIA, Moratorium, penalty_rate_on
 
 Fraction = Literal["1/300", "1/130"]
@@ -43,11 +44,6 @@ GRACE_DAYS = 30  # delay days 1–30 accrue nothing (ч.14)
 LAST_ONE_300_DAY = 90  # delay days 31–90 at 1/300, from day 91 at 1/130 (ч.14)
 _DENOMINATORS: dict[Fraction, int] = {"1/300": 300, "1/130": 130}
 _ONE_DAY = timedelta(days=1)
-
-# The due date moved from the 10th to the 15th of the following month (ЖК РФ ст.155 ч.1 as
-# amended, in force 01.03.2026); DOMAIN.md "Payments": the 15th for periods from March 2026.
-FIFTEENTH_FROM_PERIOD = date(2026, 3, 1)
-
 
 class PenaltyInputError(ValueError):
     """The inputs of a penalty calculation do not make sense; the message says which and why."""
@@ -97,8 +93,7 @@ def due_date_for(period_first_day: date) -> date:
     """
     if period_first_day.day != 1:
         raise PenaltyInputError(f"a billing period starts on the 1st of a month, not {period_first_day.isoformat()}")
-    following = date(period_first_day.year + period_first_day.month // 12, period_first_day.month % 12 + 1, 1)
-    return following.replace(day=15 if period_first_day >= FIFTEENTH_FROM_PERIOD else 10)
+    return payment_due_date(Period.of(period_first_day))
 
 
 def calculate_penalty(
