@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     sms_gateway_token: str | None = None
     notify_max_attempts: int = 6
 
+    # Online payments (see docs/online-payments.md).
+    public_base_url: str = "http://127.0.0.1:8000"
+    """Where payers' browsers and providers reach this server: redirects and webhooks are built on it."""
+    sandbox_webhook_secret: str = "sandbox-secret-change-me"  # noqa: S105 - a documented default for the sandbox
+    """The HMAC-SHA256 key the built-in sandbox provider signs its webhooks with; change it."""
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

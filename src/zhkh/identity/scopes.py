@@ -8,6 +8,8 @@ SCOPES: dict[str, str] = {
     "readings:write": "submit readings in batches (meter gateways, billing centres) and correct them",
     "alarms:manage": "acknowledge and clear alarms",
     "billing:read": "read accrual lines and their explanations",
+    "payments:read": "read payments and the review queue of unmatched payments",
+    "payments:write": "record cash payments, start online payments, assign unmatched payments",
     "resident": "a resident's own personal account: submit readings, see meters and notifications",
     "admin": "everything, including what later scopes will cover (not a resident's account)",
 }
