@@ -18,6 +18,7 @@ from zhkh.core.db import session_factory as default_session_factory
 from zhkh.housing.api import router as housing_router
 from zhkh.metering.api import router as metering_router
 from zhkh.notify.api import router as notify_router
+from zhkh.payments.api import router as payments_router
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, settings: Settings | None = None) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, settings: S
     app.include_router(billing_router)
     app.include_router(metering_router)
     app.include_router(notify_router)
+    app.include_router(payments_router)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> Any:
