@@ -11,3 +11,7 @@ class PeriodClosed(Conflict):
 
 class PeriodOutOfOrder(Conflict):
     """A period cannot be run or closed before an earlier one is (or after a later one is closed)."""
+
+
+class PeriodNotClosed(Conflict):
+    """Bills are issued for closed periods only: an open period's lines are a draft."""

@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import date
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from zhkh.cli.options import date_value as _date
+from zhkh.cli.options import period_value as _period
 from zhkh.cli.output import console
 from zhkh.core.errors import InvalidInput
-from zhkh.core.periods import Period
 
 app = typer.Typer(help="The monthly billing run under ПП 354: run, close, explain, export (docs/billing.md).")
 
 PeriodOption = typer.Option(..., "--period", help="the billing period, YYYY-MM", show_default=False)
-
-
-def _period(text: str) -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-
-
-def _date(text: str, what: str) -> date:
-    from zhkh.core.values import parse_date
-
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{what}: {exc}") from exc
 
 
 @app.command("run")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from zhkh.cli import billing, db, demo, imports, metering, operations, penalty, serve, tokens
+from zhkh.cli import account, billing, bills, db, demo, imports, metering, operations, payments, penalty, serve, tokens
 from zhkh.cli.output import errors, fail
 from zhkh.core.errors import DomainError, ProblemsFound
 
@@ -33,6 +33,9 @@ app.add_typer(metering.ingest, name="ingest")
 app.add_typer(operations.alarms, name="alarms")
 app.add_typer(operations.contacts, name="contacts")
 app.add_typer(billing.app, name="billing")
+app.add_typer(bills.app, name="bills")
+app.add_typer(payments.app, name="payments")
+app.add_typer(account.app, name="account")
 app.add_typer(penalty.app, name="penalty")
 app.command("serve")(serve.serve)
 app.command("worker")(operations.worker)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import typer
 from rich.table import Table
 
+from zhkh.cli.options import date_value as _date
+from zhkh.cli.options import rubles_value as _rubles
 from zhkh.cli.output import console
 from zhkh.core.errors import InvalidInput
 
@@ -17,24 +18,6 @@ _HEADINGS = {
     "ru": ("с", "по", "дней", "долг, ₽", "доля ставки", "ставка, %", "пени, ₽", "итого", "Пени", "по ставке"),
     "en": ("from", "to", "days", "debt, ₽", "fraction", "rate, %", "penalty, ₽", "total", "Penalty", "at"),
 }
-
-
-def _date(text: str, what: str) -> date:
-    from zhkh.core.values import parse_date
-
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{what}: {exc}") from exc
-
-
-def _rubles(text: str, what: str) -> int:
-    from zhkh.core.money import parse_rubles
-
-    try:
-        return parse_rubles(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{what}: {exc}") from exc
 
 
 def _rate(text: str) -> Decimal:
@@ -105,3 +88,20 @@ def calc_command(
         )
     table.add_row(total, "", "", "", "", "", format_rubles(result.total_kopecks), style="bold")
     console.print(table)
+
+
+@app.command("run")
+def run_command(
+    month: str = typer.Option(..., "--month", help="the month to charge, YYYY-MM", show_default=False),
+) -> None:
+    """Charge the penalties accrued in a month on every overdue debt (once per month)."""
+    from zhkh.cli.options import period_value
+    from zhkh.core.db import session_scope
+    from zhkh.core.money import format_rubles
+    from zhkh.payments.penalties import charge_penalties
+
+    with session_scope() as session:
+        run = charge_penalties(session, period_value(month, "--month"))
+    console.print(
+        f"penalties of {run.month}: {format_rubles(run.total)} ₽ on {run.receivables} debts of {run.accounts} accounts"
+    )

@@ -134,3 +134,44 @@ def _sum_by_supplier(
         query = query.where(FinanceTransaction.occurred_on <= until)
     rows: Iterable[Any] = session.execute(query)
     return {supplier: sign * int(amount) for supplier, amount in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class BillFigures:
+    """What a bill of one period says besides its lines, from the books."""
+
+    opening: int  # owed at the start of the period (negative: an advance)
+    paid: int  # received during the period
+    penalty: int  # penalties charged during the period
+
+
+def bill_figures(session: Session, account_ids: Collection[int], first: date, last: date) -> dict[int, BillFigures]:
+    def per_account(query: Any) -> dict[int, int]:
+        rows: Iterable[Any] = session.execute(
+            query.join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
+            .where(one_of(Posting.account_id, account_ids, session))
+            .group_by(Posting.account_id)
+        )
+        return {account_id: int(amount) for account_id, amount in rows}
+
+    total = func.sum(Posting.amount)
+    during = FinanceTransaction.occurred_on.between(first, last)
+    opening = per_account(
+        select(Posting.account_id, total).where(
+            Posting.book.in_([Book.RECEIVABLE, Book.ADVANCE]), FinanceTransaction.occurred_on < first
+        )
+    )
+    paid = per_account(
+        select(Posting.account_id, -total).where(
+            Posting.book == Book.ADVANCE, FinanceTransaction.kind == TransactionKind.PAYMENT, during
+        )
+    )
+    penalty = per_account(
+        select(Posting.account_id, total).where(
+            Posting.book == Book.RECEIVABLE, FinanceTransaction.kind == TransactionKind.PENALTY, during
+        )
+    )
+    return {
+        account_id: BillFigures(opening.get(account_id, 0), paid.get(account_id, 0), penalty.get(account_id, 0))
+        for account_id in account_ids
+    }
