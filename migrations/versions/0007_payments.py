@@ -169,7 +169,7 @@ def upgrade() -> None:
 # commit, when all its postings are in.
 POSTGRESQL_GUARDS = [
     '''
-    CREATE FUNCTION finance_transaction_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION finance_transaction_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE total bigint;
     BEGIN
         SELECT coalesce(sum(amount), 0) INTO total FROM postings WHERE transaction_id = NEW.id;
@@ -185,7 +185,7 @@ POSTGRESQL_GUARDS = [
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION finance_transaction_balanced()
     ''',
     '''
-    CREATE FUNCTION refuse_rewriting_money() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION refuse_rewriting_money() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION '% rows are never updated or deleted; record a correction instead', TG_TABLE_NAME
             USING ERRCODE = 'restrict_violation';

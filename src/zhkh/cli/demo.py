@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,12 +16,14 @@ from zhkh.core.errors import InvalidInput
 if TYPE_CHECKING:
     from zhkh.demo.billing import BillingReport
     from zhkh.demo.metering import MeteringReport
+    from zhkh.demo.payments import PaymentsReport
     from zhkh.demo.run import DemoReport
 
 
 def demo(
     reset: bool = typer.Option(False, "--reset", help="drop everything and build the town again"),
     yes: bool = typer.Option(False, "--yes", help="confirm --reset on a database that is not the embedded SQLite"),
+    bills: Path = typer.Option(Path("var/demo-bills"), "--bills", help="where the demo's bills (PDF) are written"),
 ) -> None:
     """Build a small demo town (3 buildings, ~200 premises with owners and residents). Safe to run again."""
     from zhkh.core.db import get_engine
@@ -32,7 +35,7 @@ def demo(
             f"--reset drops every table of {engine.url.render_as_string(hide_password=True)}; add --yes if you mean it"
         )
     console.print(Text.assemble(bold("zhkh demo"), f" on {engine.url.render_as_string(hide_password=True)}"))
-    report = run_demo(engine, reset=reset)
+    report = run_demo(engine, reset=reset, bills_dir=bills)
     _print(report)
 
 
@@ -65,6 +68,7 @@ def _print(report: DemoReport) -> None:
     console.print(buildings)
     _print_metering(report.metering)
     _print_billing(report.billing)
+    _print_payments(report.payments)
     console.print(
         "Next: zhkh token create --name me --scope housing:read, then zhkh serve and open http://127.0.0.1:8000/docs"
     )
@@ -121,3 +125,34 @@ def _print_billing(report: BillingReport) -> None:
     console.print(f"  account {account}, {last} (zhkh billing explain {account} --period {last}):")
     for sentence in report.explanation:
         console.print(f"    {sentence}")
+
+
+def _print_payments(report: PaymentsReport) -> None:
+    from zhkh.core.money import format_rubles
+
+    console.rule("Payments, penalties, remittances, bills")
+    for line in report.registries:
+        console.print(f"  agent registry {line}")
+    console.print(f"  cash desk: {report.cash} payments")
+    console.print(f"  bank {report.statement}; waiting for review: {report.unmatched} (zhkh payments unmatched)")
+    for month, amount in report.penalties:
+        console.print(f"  penalties charged for {month}: {format_rubles(amount)} ₽")
+    console.print(f"  advances applied to new bills: {format_rubles(report.advances_applied)} ₽")
+    remitted = Table("Supplier", "INN", "Remitted, ₽", title="Remittances (zhkh payments reconcile)")
+    for name, inn, amount in report.remittances:
+        remitted.add_row(name, inn, format_rubles(amount))
+    console.print(remitted)
+    for line in report.held:
+        console.print(f"  held too long: {line}")
+    console.print(f"  {report.bills} bills (ЕПД, PDF with the payment QR code) in {report.bills_dir}/")
+    statement = Table(
+        "Period", "Service", "Opening", "Accrued", "Paid", "Penalty", "Closing",
+        title=f"Statement of account {report.statement_account} (zhkh account statement {report.statement_account})",
+    )  # fmt: skip
+    for row in report.statement_rows:
+        text = row.as_text()
+        statement.add_row(
+            text["period"], text["service"], text["opening"], text["accrued"], text["paid"], text["penalty"],
+            text["closing"],
+        )  # fmt: skip
+    console.print(statement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
@@ -13,6 +14,7 @@ from zhkh.core.importing import Importer, ImportSummary, run_import
 from zhkh.core.tabular import rows_from_records
 from zhkh.demo.billing import BillingReport, run_billing_demo
 from zhkh.demo.metering import MeteringReport, run_metering_demo
+from zhkh.demo.payments import BILLS_DIR, PaymentsReport, run_payments_demo
 from zhkh.demo.town import build_town
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
 from zhkh.housing.models import Account, Building, Organisation, Ownership, Premise
@@ -37,6 +39,7 @@ class DemoReport:
     buildings: list[BuildingSummary]
     metering: MeteringReport
     billing: BillingReport
+    payments: PaymentsReport
 
 
 def reset_database(engine: Engine) -> None:
@@ -47,7 +50,7 @@ def reset_database(engine: Engine) -> None:
             connection.execute(text("DROP TABLE alembic_version"))
 
 
-def run_demo(engine: Engine, *, reset: bool = False) -> DemoReport:
+def run_demo(engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR) -> DemoReport:
     if reset:
         reset_database(engine)
     upgrade(engine)
@@ -65,8 +68,9 @@ def run_demo(engine: Engine, *, reset: bool = False) -> DemoReport:
         ]
     metering = run_metering_demo(engine, town)
     billing = run_billing_demo(engine, town)
+    payments = run_payments_demo(engine, bills_dir)
     with session_scope(engine) as session:
-        return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing)
+        return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing, payments)
 
 
 def _organisations(session: Session) -> list[tuple[str, str, str]]:

@@ -16,6 +16,7 @@ from zhkh.cli.main import run
 from zhkh.core.db import get_engine, session_scope
 from zhkh.housing.models import Account, Building, Organisation, Ownership
 from zhkh.metering.messages import RawMessage, process_messages
+from zhkh.payments.models import Payment
 from zhkh.schema import alembic_config
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -161,8 +162,9 @@ def test_tokens_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.usefixtures("scratch_database")
-def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str) -> None:
-    code, out, err = cli(capsys, "demo")
+def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str, tmp_path: Path) -> None:
+    bills = tmp_path / "bills"
+    code, out, err = cli(capsys, "demo", "--bills", str(bills))
     assert (code, err) == (0, "")
     assert "premises: 199 rows, 199 created" in out
     assert "device messages over" in out
@@ -176,19 +178,29 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str)
     assert "a benefit granted late recalculated the closed months: 2 recalculation lines" in out
     assert "Перерасчёт за" in out
 
-    code, out, _ = cli(capsys, "demo")
+    assert out.count("agent registry pochta-") == 5
+    assert "waiting for review: 1 (zhkh payments unmatched)" in out
+    assert "penalties charged for 2026-" in out
+    payments = count(Payment)
+    assert payments > 500
+    assert len(list(bills.glob("*.pdf"))) == accounts
+    assert f"{accounts} bills (ЕПД" in out
+
+    code, out, _ = cli(capsys, "demo", "--bills", str(bills))
     assert code == 0
     assert out.count("nothing changed") == 5, "organisations, buildings, premises, owners, meters"
     assert out.count("│ closed ") == 5
     assert "2 recalculation lines" in out, "the open month re-run: the same recalculations, not twice"
     assert "readings: 0 accepted" in out
     assert count(Account) == accounts
+    assert count(Payment) == payments, "the same registries and statement again add nothing"
+    assert "waiting for review: 0" in out
 
     if backend == "postgresql":
         refused = cli(capsys, "demo", "--reset")
         assert refused[0] == 1
         assert "add --yes" in refused[2]
-    code, out, _ = cli(capsys, "demo", "--reset", "--yes")
+    code, out, _ = cli(capsys, "demo", "--reset", "--yes", "--bills", str(bills))
     assert code == 0
     assert "premises: 199 rows, 199 created" in out
     assert count(Account) == accounts
