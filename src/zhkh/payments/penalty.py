@@ -45,6 +45,7 @@ LAST_ONE_300_DAY = 90  # delay days 31–90 at 1/300, from day 91 at 1/130 (ч.1
 _DENOMINATORS: dict[Fraction, int] = {"1/300": 300, "1/130": 130}
 _ONE_DAY = timedelta(days=1)
 
+
 class PenaltyInputError(ValueError):
     """The inputs of a penalty calculation do not make sense; the message says which and why."""
 
