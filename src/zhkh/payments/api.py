@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,10 +45,13 @@ from zhkh.payments.schemas import (
     CashOut,
     OnlinePaymentIn,
     OnlinePaymentOut,
+    StatementOut,
+    StatementRowOut,
     UnmatchedOut,
     WebhookOut,
 )
 from zhkh.payments.service import assign
+from zhkh.payments.statement import account_statement
 
 WRITE_SCOPE = "payments:write"
 router = APIRouter(tags=["payments"])
@@ -300,3 +303,44 @@ def post_sandbox_page(
 
 
 router.include_router(sandbox)
+
+
+# --- the account statement ----------------------------------------------------------------------
+
+
+def _statement(session: Session, account: str, first: str | None, last: str | None) -> StatementOut:
+    rows = account_statement(session, account, _month(first, "from"), _month(last, "to"))
+    return StatementOut(account=account, rows=[StatementRowOut(**row.as_text()) for row in rows])
+
+
+def _month(text: str | None, what: str) -> Period | None:
+    if text is None:
+        return None
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{what}: {exc}") from exc
+
+
+From = Annotated[str | None, Query(alias="from", description="the first period, YYYY-MM")]
+To = Annotated[str | None, Query(alias="to", description="the last period, YYYY-MM")]
+
+
+@router.get("/api/v1/statements/{account:path}", response_model=StatementOut)
+def get_statement(
+    account: str, session: SessionDep, token: Reader, first: From = None, last: To = None
+) -> StatementOut:
+    """Per month and service: supplier, opening, accrued, paid, penalty, closing
+    (``from``/``to``: YYYY-MM)."""
+    return _statement(session, account, first, last)
+
+
+@router.get("/api/v1/me/statement", response_model=StatementOut)
+def get_my_statement(
+    session: SessionDep,
+    token: Annotated[ApiToken, Depends(require_scope(RESIDENT_SCOPE))],
+    first: From = None,
+    last: To = None,
+) -> StatementOut:
+    """The resident's own statement."""
+    return _statement(session, resident_account(token), first, last)

@@ -74,3 +74,19 @@ class WebhookOut(BaseModel):
     state: str
     payment_id: int | None
     repeated: bool = Field(description="true when this webhook had been handled before; nothing was added")
+
+
+class StatementRowOut(BaseModel):
+    period: str
+    service: str
+    supplier_inn: str
+    opening: str
+    accrued: str
+    paid: str
+    penalty: str
+    closing: str
+
+
+class StatementOut(BaseModel):
+    account: str
+    rows: list[StatementRowOut]

@@ -29,6 +29,7 @@ from zhkh.payments.api import get_providers
 from zhkh.payments.models import OnlinePayment, OnlineState, Payment, PaymentSource, ReviewState, UnmatchedPayment
 from zhkh.payments.online import PaymentProvider, SandboxProvider
 from zhkh.payments.service import Incoming, take_in
+from zhkh.payments.statement import account_statement
 
 SECRET = "test-sandbox-secret"
 BASE = "http://platform.test"
@@ -426,3 +427,24 @@ def test_the_review_queue_lists_waiting_payments_and_an_operator_assigns_them(
     )
     left = client.get("/api/v1/payments/unmatched", headers=reader).json()["items"]
     assert [i["external_id"] for i in left] == ["bank-2"]
+
+
+def test_the_statement_over_the_api(client: TestClient, session: Session, charge: Charge) -> None:
+    charge("1001", "2026-04", heating=100000)
+    take_in(session, PaymentSource.CASH_DESK, [Incoming("api-s-1", 25000, date(2026, 5, 5), "1001")])
+    expected = [row.as_text() for row in account_statement(session, "1001")]
+    answer = client.get("/api/v1/statements/1001", headers=bearer(session, ["payments:read"]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"account": "1001", "rows": expected}
+    assert [row["closing"] for row in expected] == ["1000.00", "750.00"]
+
+    only_may = client.get("/api/v1/statements/1001?from=2026-05", headers=bearer(session, ["payments:read"]))
+    assert [row["period"] for row in only_may.json()["rows"]] == ["2026-05"]
+    mine = client.get("/api/v1/me/statement", headers=bearer(session, ["resident"], "account:1001"))
+    assert mine.json()["rows"] == expected
+
+    bad = client.get("/api/v1/statements/1001?from=May", headers=bearer(session, ["payments:read"]))
+    assert (bad.status_code, bad.json()["error"]) == (400, "InvalidInput")
+    unknown = client.get("/api/v1/statements/999", headers=bearer(session, ["payments:read"]))
+    assert unknown.status_code == 404
+    assert client.get("/api/v1/statements/1001", headers=bearer(session, ["housing:read"])).status_code == 403
