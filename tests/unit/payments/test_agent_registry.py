@@ -24,7 +24,7 @@ def test_example_registry() -> None:
         line=3,
         operation_id="PB-20260601-000117",
         paid_on=date(2026, 6, 1),
-        account="1000001",
+        account="100101",
         period=date(2026, 5, 1),
         amount_kopecks=352_040,
         payer="Иванов Иван Иванович",

@@ -24,6 +24,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 EXAMPLE = Path(__file__).parents[3] / "examples" / "bank-statement.txt"
 
 UK = "40702810500000001234"  # the management company's account at Sberbank (044525225)
+EXAMPLE_UK = "40702810316540001234"  # the example manager of examples/organisations.csv
 RESIDENT = "40817810400000005678"
 SUPPLIER = "40702810900000009876"  # at Alfa-Bank (044525593)
 
@@ -165,23 +166,23 @@ def test_example_statement_parses() -> None:
     assert statement.version == "1.03"
     assert len(statement.documents) == 5
     (section,) = statement.accounts
-    assert section.account == UK
+    assert section.account == EXAMPLE_UK
     assert (section.date_from, section.date_to) == (date(2026, 5, 25), date(2026, 5, 31))
     assert section.opening_kopecks == 15_000_000
     assert section.incoming_kopecks == 1_550_825
     assert section.outgoing_kopecks == 1_200_000
     assert section.closing_kopecks == 15_350_825
 
-    incoming = statement.incoming(UK)
+    incoming = statement.incoming(EXAMPLE_UK)
     assert [d.amount_kopecks for d in incoming] == [352_040, 410_000, 287_515, 501_270]
-    assert all(d.payee.name == 'ООО "УК Наш Дом"' for d in incoming)
+    assert all(d.payee.name == 'ООО "УК Пример"' for d in incoming)
     first = incoming[0]
     assert first.kind == "Платежное поручение"
     assert first.number == "112"
     assert first.date == date(2026, 5, 26)
     assert first.received_on == date(2026, 5, 26)
     assert first.withdrawn_on is None
-    assert first.purpose == "Оплата ЖКУ ЛС 1000001 за 05.2026"
+    assert first.purpose == "Оплата ЖКУ ЛС 100101 за 05.2026"
     assert first.payer == Party(
         name="Иванов Иван Иванович",
         inn="770123456703",
@@ -194,9 +195,9 @@ def test_example_statement_parses() -> None:
     assert first.fields["ВидОплаты"] == "01"
     assert first.external_id == f"044525225:{RESIDENT}:112:2026-05-26:352040"
 
-    (outgoing,) = statement.outgoing(UK)
+    (outgoing,) = statement.outgoing(EXAMPLE_UK)
     assert outgoing.payee.account == SUPPLIER
-    assert outgoing.payer.name == 'ООО "УК Наш Дом"'  # Плательщик1, not "ИНН … ООО …"
+    assert outgoing.payer.name == 'ООО "УК Пример"'  # Плательщик1, not "ИНН … ООО …"
     assert outgoing.withdrawn_on == date(2026, 5, 30)
 
 
