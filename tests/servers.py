@@ -80,3 +80,22 @@ def http_recorder() -> Iterator[tuple[str, Recorder]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_until_serving(process: Any, base: str, log: Any, seconds: float = 30) -> None:
+    """Wait for a ``zhkh serve`` process to answer /healthz; fail with its log if it dies or
+    does not answer in time."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"server did not start: {log.read_text()}")
+        time.sleep(0.1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import registry
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_serving
 from zhkh.core import db
 from zhkh.core.clock import utc_now
 from zhkh.core.config import Settings
@@ -88,16 +87,7 @@ def served(scratch_database: str, tmp_path: Path) -> Iterator[Served]:
         [sys.executable, "-m", "zhkh", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {log_path.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(process, base, log_path)
         yield Served(base, token, account_id, log_path)
     finally:
         process.terminate()

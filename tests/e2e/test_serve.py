@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.cli.test_cli import import_examples
+from tests.servers import wait_until_serving
 from zhkh.cli.main import run
 
 pytestmark = pytest.mark.e2e
@@ -40,16 +40,7 @@ def server(scratch_database: str, capsys: pytest.CaptureFixture[str], tmp_path: 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(process, base, tmp_path / "server.log")
         yield base, token
     finally:
         process.terminate()

@@ -182,7 +182,8 @@ def _record_matched(
         postings.append(books.Entry(Book.COLLECTION, payment.amount).row(transaction_id))
         postings.append(books.Entry(Book.ADVANCE, -payment.amount, account_id=account_id).row(transaction_id))
         rows.append(_payment_row(payment, payment_id, source, account_id, intake_id, recorded_by, transaction_id))
-        messages.append(_message("payments.received", _received(payment, payment_id, account_id, source), now))
+        received = _received(payment_id, account_id, source, payment.amount, payment.paid_on)
+        messages.append(_message("payments.received", received, now))
     copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
     books.write_entries(session, postings)
     bulk_insert(session, cast(Table, Payment.__table__), rows)
@@ -217,13 +218,14 @@ def _payment_row(
     }
 
 
-def _received(payment: Incoming, payment_id: int, account_id: int, source: PaymentSource) -> dict[str, Any]:
+def _received(payment_id: int, account_id: int, source: PaymentSource, amount: int, paid_on: date) -> dict[str, Any]:
+    """The outbox message of a payment received: what the ledger publishes."""
     return {
         "payment_id": payment_id,
         "account_id": account_id,
         "source": source.value,
-        "amount": payment.amount,
-        "paid_on": payment.paid_on.isoformat(),
+        "amount": amount,
+        "paid_on": paid_on.isoformat(),
     }
 
 
@@ -304,20 +306,16 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
     bulk_insert(
         session,
         cast(Table, OutboxMessage.__table__),
-        [_message("payments.received", _received_row(payment), utc_now())],
+        [
+            _message(
+                "payments.received",
+                _received(payment.id, account_id, item.source, item.amount, item.paid_on),
+                utc_now(),
+            )
+        ],
     )
     allocate_payments(session, [payment.id])
     return payment
-
-
-def _received_row(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.id,
-        "account_id": payment.account_id,
-        "source": payment.source.value,
-        "amount": payment.amount,
-        "paid_on": payment.paid_on.isoformat(),
-    }
 
 
 # --- allocation --------------------------------------------------------------------------------
