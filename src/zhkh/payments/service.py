@@ -236,32 +236,52 @@ def _message(topic: str, payload: dict[str, Any], moment: Any) -> dict[str, Any]
 def _record_unmatched(
     session: Session, source: PaymentSource, payments: Sequence[Incoming], intake_id: int | None
 ) -> None:
-    """Money nobody could match: in the books as ``unidentified`` until an operator assigns it."""
-    for payment in payments:
-        transaction_id = books.record(
-            session,
-            TransactionKind.PAYMENT,
-            payment.paid_on,
-            "unmatched_payment",
-            None,
-            f"unidentified payment {source.value} {payment.external_id}: {payment.unmatched_reason}",
-            [books.Entry(Book.COLLECTION, payment.amount), books.Entry(Book.UNIDENTIFIED, -payment.amount)],
-        )
-        session.add(
-            UnmatchedPayment(
-                source=source,
-                external_id=payment.external_id,
-                amount=payment.amount,
-                paid_on=payment.paid_on,
-                payer=payment.payer,
-                payer_inn=payment.payer_inn,
-                purpose=payment.purpose,
-                reason=payment.unmatched_reason,
-                intake_id=intake_id,
-                transaction_id=transaction_id,
+    """Money nobody could match: in the books as ``unidentified`` until an operator assigns it;
+    a queue row with the reason; an outbox message (the money arrived, whoever it is from)."""
+    if not payments:
+        return
+    now = utc_now()
+    item_ids = reserve_ids(session, cast(Table, UnmatchedPayment.__table__), len(payments))
+    transaction_ids = reserve_ids(session, _transactions_table(), len(payments))
+    transactions, postings, rows, messages = [], [], [], []
+    for payment, item_id, transaction_id in zip(payments, item_ids, transaction_ids, strict=True):
+        description = f"unidentified payment {source.value} {payment.external_id}: {payment.unmatched_reason}"
+        transactions.append(
+            (
+                transaction_id,
+                TransactionKind.PAYMENT.value,
+                payment.paid_on,
+                "unmatched_payment",
+                item_id,
+                description,
+                now,
             )
         )
-    session.flush()
+        postings.append(books.Entry(Book.COLLECTION, payment.amount).row(transaction_id))
+        postings.append(books.Entry(Book.UNIDENTIFIED, -payment.amount).row(transaction_id))
+        rows.append(
+            {
+                "id": item_id,
+                "source": source.value,
+                "external_id": payment.external_id,
+                "amount": payment.amount,
+                "paid_on": payment.paid_on,
+                "payer": payment.payer,
+                "payer_inn": payment.payer_inn,
+                "purpose": payment.purpose,
+                "reason": payment.unmatched_reason,
+                "intake_id": intake_id,
+                "transaction_id": transaction_id,
+                "state": ReviewState.WAITING.value,
+                "recorded_at": now,
+            }
+        )
+        payload = {"unmatched_id": item_id, "source": source.value, "amount": payment.amount}
+        messages.append(_message("payments.unidentified", payload | {"paid_on": payment.paid_on.isoformat()}, now))
+    copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
+    books.write_entries(session, postings)
+    bulk_insert(session, cast(Table, UnmatchedPayment.__table__), rows)
+    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
 
 
 def assign(session: Session, unmatched_id: int, account_number: str, operator: str) -> Payment:
