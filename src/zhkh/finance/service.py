@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Unpack, cast
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -103,7 +103,7 @@ def record_from_queries(
     source: str,
     source_id: int | None,
     description: str,
-    queries: Sequence[Select[Unpack[tuple[Any, ...]]]],
+    queries: Sequence[Select[*tuple[Any, ...]]],
 ) -> tuple[int, int]:
     """Write one transaction whose postings are computed by the database: each query selects the
     columns of ``POSTING_COLUMNS`` after ``transaction_id`` (book, account_id, service,

@@ -338,6 +338,11 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
     return payment
 
 
+def on_accrued(session: Session, payload: dict[str, Any]) -> None:
+    """Outbox handler of ``billing.accrued``: the account's advance pays its new bill."""
+    apply_advances(session, [int(payload["account_id"])])
+
+
 # --- allocation --------------------------------------------------------------------------------
 
 
@@ -370,9 +375,10 @@ def allocate_payments(session: Session, payment_ids: Sequence[int]) -> int:
     return applied
 
 
-def apply_advances(session: Session) -> int:
-    """Apply every account's advance to what it owes now (after new bills); kopecks applied."""
-    held = balances.advances(session)
+def apply_advances(session: Session, account_ids: Collection[int] | None = None) -> int:
+    """Apply the advances of these accounts (of every account when None) to what they owe now,
+    after new bills; kopecks applied."""
+    held = balances.advances(session, account_ids)
     accounts = sorted(held)
     applied = 0
     for start in range(0, len(accounts), CHUNK):

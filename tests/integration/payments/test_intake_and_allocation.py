@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from tests.integration.payments.conftest import Charge, day
 from zhkh.core.errors import Conflict, InvalidInput, NotFound
-from zhkh.core.outbox import OutboxMessage
+from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.finance import balances
 from zhkh.finance.models import Book, FinanceTransaction, Posting, TransactionKind
 from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
 from zhkh.payments.service import Incoming, apply_advances, assign, take_in
+from zhkh.worker import handlers
 
 CASH = PaymentSource.CASH_DESK
 APRIL, MAY = date(2026, 4, 1), date(2026, 5, 1)
@@ -143,3 +144,17 @@ def test_every_payment_and_allocation_goes_to_the_outbox(
             "amount": 4000,
         }
     ]
+
+
+def test_the_worker_applies_an_advance_when_a_bill_is_announced(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    take_in(session, CASH, [Incoming("op-8", 9000, day("2026-05-05"), "1001")])
+    charge("1001", "2026-05", heating=6000)
+    emit(session, "billing.accrued", {"period": "2026-05", "account_id": accounts["1001"], "total": 6000, "lines": []})
+    session.flush()
+    handler = handlers()["billing.accrued"]
+    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "billing.accrued")):
+        handler(session, message.payload)
+    assert owed(session, accounts["1001"]) == {}
+    assert balances.advances(session, [accounts["1001"]]) == {accounts["1001"]: 3000}
