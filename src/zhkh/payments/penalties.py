@@ -8,15 +8,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhkh.core.bulk import bulk_insert
-from zhkh.core.clock import utc_now
 from zhkh.core.errors import Conflict
-from zhkh.core.outbox import OutboxMessage
+from zhkh.core.outbox import emit
 from zhkh.core.periods import Period
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, FinanceTransaction, Posting, TransactionKind
@@ -138,7 +136,7 @@ def _paid_during(session: Session, month: Period, in_range: Any, keys: Iterable[
 
 def _post(session: Session, month: Period, charges: dict[Key, int], run: PenaltyRun) -> None:
     """One ``penalty`` transaction: each receivable's penalty component +, the suppliers' accrued
-    charges −; one outbox message per account with its penalties."""
+    charges −; one outbox message naming it (the books hold each account's penalties)."""
     transaction_id = books.open_transaction(
         session,
         TransactionKind.PENALTY,
@@ -149,30 +147,17 @@ def _post(session: Session, month: Period, charges: dict[Key, int], run: Penalty
     )
     rows = []
     by_supplier: dict[tuple[str, int], int] = defaultdict(int)
-    per_account: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    per_account: dict[int, int] = defaultdict(int)
     for (account, period, service, supplier), amount in sorted(charges.items()):
         rows.append(books.receivable(account, service, supplier, period, amount, Component.PENALTY).row(transaction_id))
         by_supplier[(service, supplier)] += amount
-        per_account[account].append(
-            {"period": period.isoformat(), "service": service, "supplier_id": supplier, "amount": amount}
-        )
+        per_account[account] += amount
     for (service, supplier), amount in by_supplier.items():
         rows.append(books.Entry(Book.ACCRUED, -amount, service=service, supplier_id=supplier).row(transaction_id))
     books.write_entries(session, rows)
-    now = utc_now()
-    messages = [
-        {
-            "topic": "payments.penalty_charged",
-            "payload": {"month": str(month), "account_id": account, "penalties": items},
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
-        }
-        for account, items in per_account.items()
-    ]
-    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
+    emit(session, "payments.penalty_charged", {"month": str(month), "transaction_id": transaction_id})
     run.transaction_id = transaction_id
     run.accounts = len(per_account)
     run.receivables = len(charges)
     run.total = sum(charges.values())
-    run.by_account = {account: sum(i["amount"] for i in items) for account, items in per_account.items()}
+    run.by_account = dict(per_account)

@@ -22,9 +22,9 @@ from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.finance import balances
 from zhkh.finance import service as books
-from zhkh.finance.models import Book, Component, FinanceTransaction, TransactionKind
+from zhkh.finance.models import Book, FinanceTransaction, TransactionKind
 from zhkh.housing.models import Account
-from zhkh.payments.allocation import Debt, allocate_payment
+from zhkh.payments.allocation import Allocation, Debt, allocate_payment
 from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
 
 CHUNK = 5000
@@ -157,6 +157,25 @@ def _transactions_table() -> Table:
     return cast(Table, FinanceTransaction.__table__)
 
 
+PAYMENT_COLUMNS = (
+    "id",
+    "source",
+    "external_id",
+    "account_id",
+    "amount",
+    "paid_on",
+    "period",
+    "services",
+    "payer",
+    "purpose",
+    "intake_id",
+    "recorded_by",
+    "transaction_id",
+    "recorded_at",
+)
+COLLECTION, ADVANCE, RECEIVABLE = Book.COLLECTION.value, Book.ADVANCE.value, Book.RECEIVABLE.value
+
+
 def _record_matched(
     session: Session,
     source: PaymentSource,
@@ -166,67 +185,54 @@ def _record_matched(
     recorded_by: str,
 ) -> list[int]:
     """Each payment: a ``payment`` transaction (collection +, the account's advance −) and its
-    row, all by COPY with ids reserved up front; an outbox message per payment."""
+    row, all by COPY with ids reserved up front; one outbox message for the batch."""
     if not payments:
         return []
     now = utc_now()
     payment_ids = reserve_ids(session, cast(Table, Payment.__table__), len(payments))
     transaction_ids = reserve_ids(session, _transactions_table(), len(payments))
-    transactions, postings, rows, messages = [], [], [], []
+    transactions: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
     for payment, payment_id, transaction_id in zip(payments, payment_ids, transaction_ids, strict=True):
         account_id = accounts[payment.account]
         description = f"payment {source.value} {payment.external_id}"
         transactions.append(
             (transaction_id, TransactionKind.PAYMENT.value, payment.paid_on, "payment", payment_id, description, now)
         )
-        postings.append(books.Entry(Book.COLLECTION, payment.amount).row(transaction_id))
-        postings.append(books.Entry(Book.ADVANCE, -payment.amount, account_id=account_id).row(transaction_id))
-        rows.append(_payment_row(payment, payment_id, source, account_id, intake_id, recorded_by, transaction_id))
-        received = _received(payment_id, account_id, source, payment.amount, payment.paid_on)
-        messages.append(_message("payments.received", received, now))
+        postings.append((transaction_id, COLLECTION, None, None, None, None, None, payment.amount))
+        postings.append((transaction_id, ADVANCE, account_id, None, None, None, None, -payment.amount))
+        rows.append(
+            (
+                payment_id,
+                source.value,
+                payment.external_id,
+                account_id,
+                payment.amount,
+                payment.paid_on,
+                payment.period,
+                list(payment.services) or None,
+                payment.payer,
+                payment.purpose,
+                intake_id,
+                recorded_by,
+                transaction_id,
+                now,
+            )
+        )
     copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
     books.write_entries(session, postings)
-    bulk_insert(session, cast(Table, Payment.__table__), rows)
-    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
+    copy_rows(session, cast(Table, Payment.__table__), PAYMENT_COLUMNS, rows)
+    announce(session, "payments.received", {"payment_ids": payment_ids, "transaction_ids": transaction_ids})
     return payment_ids
 
 
-def _payment_row(
-    payment: Incoming,
-    payment_id: int,
-    source: PaymentSource,
-    account_id: int,
-    intake_id: int | None,
-    recorded_by: str,
-    transaction_id: int,
-) -> dict[str, Any]:
-    return {
-        "id": payment_id,
-        "source": source.value,
-        "external_id": payment.external_id,
-        "account_id": account_id,
-        "amount": payment.amount,
-        "paid_on": payment.paid_on,
-        "period": payment.period,
-        "services": list(payment.services) or None,
-        "payer": payment.payer,
-        "purpose": payment.purpose,
-        "intake_id": intake_id,
-        "recorded_by": recorded_by,
-        "transaction_id": transaction_id,
-        "recorded_at": utc_now(),
-    }
-
-
-def _received(payment_id: int, account_id: int, source: PaymentSource, amount: int, paid_on: date) -> dict[str, Any]:
-    """The outbox message of a payment received: what the ledger publishes."""
-    return {
-        "payment_id": payment_id,
-        "account_id": account_id,
-        "source": source.value,
-        "amount": amount,
-        "paid_on": paid_on.isoformat(),
-    }
+def announce(session: Session, topic: str, payload: dict[str, Any]) -> None:
+    """One outbox message for a batch of money facts: it names the transactions, and the books
+    hold the facts (accounts, services, suppliers, periods, amounts). A message per fact would
+    cost as much as the fact itself at a million payments."""
+    now = utc_now()
+    bulk_insert(session, cast(Table, OutboxMessage.__table__), [_message(topic, payload, now)])
 
 
 def _message(topic: str, payload: dict[str, Any], moment: Any) -> dict[str, Any]:
@@ -243,7 +249,7 @@ def _record_unmatched(
     now = utc_now()
     item_ids = reserve_ids(session, cast(Table, UnmatchedPayment.__table__), len(payments))
     transaction_ids = reserve_ids(session, _transactions_table(), len(payments))
-    transactions, postings, rows, messages = [], [], [], []
+    transactions, postings, rows = [], [], []
     for payment, item_id, transaction_id in zip(payments, item_ids, transaction_ids, strict=True):
         description = f"unidentified payment {source.value} {payment.external_id}: {payment.unmatched_reason}"
         transactions.append(
@@ -276,12 +282,10 @@ def _record_unmatched(
                 "recorded_at": now,
             }
         )
-        payload = {"unmatched_id": item_id, "source": source.value, "amount": payment.amount}
-        messages.append(_message("payments.unidentified", payload | {"paid_on": payment.paid_on.isoformat()}, now))
     copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
     books.write_entries(session, postings)
     bulk_insert(session, cast(Table, UnmatchedPayment.__table__), rows)
-    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
+    announce(session, "payments.unidentified", {"unmatched_ids": item_ids, "transaction_ids": transaction_ids})
 
 
 def assign(session: Session, unmatched_id: int, account_number: str, operator: str) -> Payment:
@@ -323,17 +327,7 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
     session.flush()
     item.state, item.payment_id = ReviewState.ASSIGNED, payment.id
     item.resolved_by, item.resolved_at = operator, utc_now()
-    bulk_insert(
-        session,
-        cast(Table, OutboxMessage.__table__),
-        [
-            _message(
-                "payments.received",
-                _received(payment.id, account_id, item.source, item.amount, item.paid_on),
-                utc_now(),
-            )
-        ],
-    )
+    announce(session, "payments.received", {"payment_ids": [payment.id], "transaction_ids": [transaction_id]})
     allocate_payments(session, [payment.id])
     return payment
 
@@ -412,53 +406,35 @@ def _allocate(session: Session, items: Sequence[_ToAllocate]) -> int:
     return sum(allocation.allocated for _item, allocation in plans)
 
 
-def _write_allocations(session: Session, plans: Sequence[tuple[_ToAllocate, Any]]) -> None:
+def _write_allocations(session: Session, plans: Sequence[tuple[_ToAllocate, Allocation]]) -> None:
+    """One ``allocation`` transaction per plan: the account's advance +, each receivable paid −;
+    by COPY of tuples, one outbox message for the batch."""
     if not plans:
         return
     now = utc_now()
     transaction_ids = reserve_ids(session, _transactions_table(), len(plans))
-    transactions, postings, messages = [], [], []
+    transactions: list[tuple[Any, ...]] = []
+    postings: list[tuple[Any, ...]] = []
     for (item, allocation), transaction_id in zip(plans, transaction_ids, strict=True):
         occurred_on = item.occurred_on or max(Period.of(p.debt.period).last_day for p in allocation.parts)
         description = f"allocation of {item.source} {item.source_id}"
-        transactions.append(
-            (
-                transaction_id,
-                TransactionKind.ALLOCATION.value,
-                occurred_on,
-                item.source,
-                item.source_id,
-                description,
-                now,
-            )
-        )
-        postings.append(books.Entry(Book.ADVANCE, allocation.allocated, account_id=item.account_id).row(transaction_id))
-        parts = []
+        kind = TransactionKind.ALLOCATION.value
+        transactions.append((transaction_id, kind, occurred_on, item.source, item.source_id, description, now))
+        postings.append((transaction_id, ADVANCE, item.account_id, None, None, None, None, allocation.allocated))
         for part in allocation.parts:
             debt = part.debt
-            entry = books.receivable(
-                item.account_id, debt.service, debt.supplier_id, debt.period, -part.amount, Component(debt.component)
+            postings.append(
+                (
+                    transaction_id,
+                    RECEIVABLE,
+                    item.account_id,
+                    debt.service,
+                    debt.supplier_id,
+                    debt.period,
+                    debt.component,
+                    -part.amount,
+                )
             )
-            postings.append(entry.row(transaction_id))
-            parts.append(
-                {
-                    "period": debt.period.isoformat(),
-                    "service": debt.service,
-                    "supplier_id": debt.supplier_id,
-                    "component": debt.component,
-                    "amount": part.amount,
-                }
-            )
-        payload = {
-            "transaction_id": transaction_id,
-            item.source + "_id": item.source_id,
-            "account_id": item.account_id,
-            "occurred_on": occurred_on.isoformat(),
-            "allocated": allocation.allocated,
-            "advance": allocation.advance,
-            "parts": parts,
-        }
-        messages.append(_message("payments.allocated", payload, now))
     copy_rows(session, _transactions_table(), TRANSACTION_COLUMNS, transactions)
     books.write_entries(session, postings)
-    bulk_insert(session, cast(Table, OutboxMessage.__table__), messages)
+    announce(session, "payments.allocated", {"transaction_ids": transaction_ids})

@@ -130,19 +130,23 @@ def test_every_payment_and_allocation_goes_to_the_outbox(
     session: Session, accounts: dict[str, int], charge: Charge
 ) -> None:
     charge("1001", "2026-04", heating=10000)
-    take_in(session, CASH, [Incoming("op-7", 4000, day("2026-05-05"), "1001")])
+    result = take_in(session, CASH, [Incoming("op-7", 4000, day("2026-05-05"), "1001")])
     messages = {m.topic: m.payload for m in session.scalars(select(OutboxMessage))}
-    assert messages["payments.received"]["amount"] == 4000
-    allocated = messages["payments.allocated"]
-    assert allocated["allocated"] == 4000
-    assert allocated["parts"] == [
-        {
-            "period": "2026-04-01",
-            "service": "heating",
-            "supplier_id": allocated["parts"][0]["supplier_id"],
-            "component": "principal",
-            "amount": 4000,
-        }
+    received = messages["payments.received"]
+    assert received["payment_ids"] == result.recorded
+    (payment_transaction,) = received["transaction_ids"]
+    assert session.get_one(Payment, result.recorded[0]).transaction_id == payment_transaction
+    (allocation_id,) = messages["payments.allocated"]["transaction_ids"]
+    allocation = session.get_one(FinanceTransaction, allocation_id)
+    assert (allocation.kind, allocation.source, allocation.source_id) == (
+        TransactionKind.ALLOCATION,
+        "payment",
+        result.recorded[0],
+    )
+    parts = session.scalars(select(Posting).where(Posting.transaction_id == allocation_id)).all()
+    assert sorted((p.book.value, p.service, p.amount) for p in parts) == [
+        ("advance", None, 4000),
+        ("receivable", "heating", -4000),
     ]
 
 
