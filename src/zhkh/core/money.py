@@ -53,22 +53,28 @@ def allocate(total: int, weights: Sequence[int | Decimal]) -> list[int]:
     """
     if not weights:
         raise ValueError("allocate needs at least one weight")
-    exact_weights = [Fraction(w) for w in weights]
-    if any(w < 0 for w in exact_weights):
-        raise ValueError("allocate weights must not be negative")
-    weight_sum = sum(exact_weights, Fraction(0))
-    if weight_sum == 0:
-        raise ValueError("allocate weights must not all be zero")
     if total < 0:
         return [-part for part in allocate(-total, weights)]
+    # Exact rational shares: integer weights (kopecks, the common case) as integer numerators
+    # over their sum; Decimal weights through Fraction. No rounding either way.
+    if all(type(w) is int for w in weights):
+        numerators, denominator = [int(w) for w in weights], 1
+    else:
+        exact = [Fraction(w) for w in weights]
+        denominator = math.lcm(*(w.denominator for w in exact))
+        numerators = [int(w * denominator) for w in exact]
+    if any(n < 0 for n in numerators):
+        raise ValueError("allocate weights must not be negative")
+    weight_sum = sum(numerators)
+    if weight_sum == 0:
+        raise ValueError("allocate weights must not all be zero")
 
     parts: list[int] = []
-    remainders: list[Fraction] = []
-    for weight in exact_weights:
-        share = total * weight / weight_sum  # exact rational arithmetic, no rounding
-        floor = math.floor(share)
+    remainders: list[int] = []
+    for numerator in numerators:
+        floor, remainder = divmod(total * numerator, weight_sum)  # share = floor + remainder / weight_sum
         parts.append(floor)
-        remainders.append(share - floor)
+        remainders.append(remainder)
 
     leftover = total - sum(parts)
     by_remainder = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, cast
 
@@ -399,7 +399,8 @@ def _allocate(session: Session, items: Sequence[_ToAllocate]) -> int:
         allocation = allocate_payment(item.amount, account_debts.values(), period=item.period, services=item.services)
         for part in allocation.parts:
             left = part.debt.amount - part.amount
-            account_debts[part.debt.key] = replace(part.debt, amount=left)
+            debt = part.debt
+            account_debts[debt.key] = Debt(debt.period, debt.service, debt.supplier_id, debt.component, left)
         if allocation.parts:
             plans.append((item, allocation))
     _write_allocations(session, plans)
