@@ -5,7 +5,7 @@ transaction and announced per account. Loaded set-based a range of accounts at a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,9 +44,13 @@ def charge_penalties(session: Session, month: Period) -> PenaltyRun:
         raise Conflict(f"penalties for {month} are already charged")
     run = PenaltyRun(month)
     charges: dict[Key, int] = {}
+    window = (month.first_day, month.last_day)
+    due_dates: dict[date, date] = {}  # per debt period: a few periods, millions of debts
     for opening, payments in _overdue_in_ranges(session, month):
         for key, debt in opening.items():
-            amount = _accrued(key, debt, payments.get(key, []), month)
+            period = key[1]
+            due = due_dates.get(period) or due_dates.setdefault(period, due_date_for(period))
+            amount = _accrued(key[2], debt, due, payments.get(key, ()), window)
             if amount:
                 charges[key] = amount
     if charges:
@@ -58,18 +62,12 @@ def _month_source(month: Period) -> Any:
     return (FinanceTransaction.source == SOURCE) & (FinanceTransaction.source_id == month.year * 100 + month.month)
 
 
-def _accrued(key: Key, debt: int, payments: list[DebtPayment], month: Period) -> int:
-    _account, period, service, _supplier = key
-    due = due_date_for(period)
-    if due >= month.last_day:
+def _accrued(service: str, debt: int, due: date, payments: Sequence[DebtPayment], window: tuple[date, date]) -> int:
+    """The penalty on one debt accrued within ``window`` (a month)."""
+    if due >= window[1]:
         return 0
     calculation = calculate_penalty(
-        debt,
-        due,
-        month.last_day,
-        payments,
-        capital_repair=service == CAPITAL_REPAIR,
-        window=(month.first_day, month.last_day),
+        debt, due, window[1], payments, capital_repair=service == CAPITAL_REPAIR, window=window
     )
     return calculation.total_kopecks
 
