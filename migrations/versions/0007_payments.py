@@ -35,6 +35,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('finance_transactions', schema=None) as batch_op:
         batch_op.create_index('ix_finance_transactions_source', ['source', 'source_id'], unique=False)
+        batch_op.create_index(
+            'uq_finance_transactions_once', ['source', 'source_id'], unique=True,
+            postgresql_where=sa.text("source IN ('billing_period', 'penalty_month')"),
+            sqlite_where=sa.text("source IN ('billing_period', 'penalty_month')"),
+        )
 
     op.create_table('payment_intakes',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -142,6 +147,8 @@ def upgrade() -> None:
     sa.Column('payer', sa.Text(), nullable=False),
     sa.Column('payer_inn', sa.String(length=12), nullable=False),
     sa.Column('purpose', sa.Text(), nullable=False),
+    sa.Column('period', sa.Date(), nullable=True),
+    sa.Column('services', sa.JSON(), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('intake_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -236,6 +243,7 @@ def downgrade() -> None:
 
     op.drop_table('payment_intakes')
     with op.batch_alter_table('finance_transactions', schema=None) as batch_op:
+        batch_op.drop_index('uq_finance_transactions_once')
         batch_op.drop_index('ix_finance_transactions_source')
 
     op.drop_table('finance_transactions')

@@ -84,8 +84,8 @@ def _table(model: Any) -> Table:
 # --- periods -----------------------------------------------------------------------------------
 
 
-def period_state(session: Session, period: Period) -> BillingPeriod | None:
-    return session.get(BillingPeriod, period.first_day)
+def period_state(session: Session, period: Period, *, for_update: bool = False) -> BillingPeriod | None:
+    return session.get(BillingPeriod, period.first_day, with_for_update=for_update)
 
 
 def _open_for_run(session: Session, period: Period) -> BillingPeriod:
@@ -539,7 +539,8 @@ class CloseSummary:
 def close_period(session: Session, period: Period) -> CloseSummary:
     """Freeze ``period``: its lines become final, and each account's money facts of the period
     go to the outbox (topic ``billing.accrued``) in this same transaction."""
-    state = period_state(session, period)
+    # Locked: two closes at once would otherwise both post the period's accruals.
+    state = period_state(session, period, for_update=True)
     if state is None or state.last_run_at is None:
         raise NotFound(f"period {period} has not been run; run it first: zhkh billing run --period {period}")
     if state.status is PeriodStatus.CLOSED:

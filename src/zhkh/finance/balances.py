@@ -44,6 +44,24 @@ def open_receivables(session: Session, account_ids: Collection[int]) -> dict[int
     return found
 
 
+def credits(session: Session, account_ids: Collection[int] | None = None) -> list[Receivable]:
+    """Receivables in credit: more paid (or taken back by recalculation) than charged."""
+    owed = func.sum(Posting.amount)
+    query = (
+        select(Posting.account_id, Posting.period, Posting.service, Posting.supplier_id, Posting.component, owed)
+        .where(Posting.book == Book.RECEIVABLE)
+        .group_by(Posting.account_id, Posting.period, Posting.service, Posting.supplier_id, Posting.component)
+        .having(owed < 0)
+    )
+    if account_ids is not None:
+        query = query.where(one_of(Posting.account_id, account_ids, session))
+    rows: Iterable[Any] = session.execute(query)
+    return [
+        Receivable(account_id, period, service, supplier_id, Component(component), int(balance))
+        for account_id, period, service, supplier_id, component, balance in rows
+    ]
+
+
 def advances(session: Session, account_ids: Collection[int] | None = None) -> dict[int, int]:
     """Money received and not yet applied, per account (positive kopecks); all accounts that
     have any when ``account_ids`` is None."""
@@ -54,6 +72,17 @@ def advances(session: Session, account_ids: Collection[int] | None = None) -> di
     # PostgreSQL sums bigint as numeric: back to int kopecks.
     rows: Iterable[Any] = session.execute(query.having(held > 0))
     return {account_id: int(amount) for account_id, amount in rows}
+
+
+def advance_arrivals(session: Session, account_ids: Collection[int]) -> dict[int, date]:
+    """Per account, the day the newest money came into its advance (a payment, a credit)."""
+    rows: Iterable[Any] = session.execute(
+        select(Posting.account_id, func.max(FinanceTransaction.occurred_on))
+        .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
+        .where(Posting.book == Book.ADVANCE, Posting.amount < 0, one_of(Posting.account_id, account_ids, session))
+        .group_by(Posting.account_id)
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

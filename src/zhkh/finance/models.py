@@ -61,7 +61,18 @@ class Component(StrEnum):
 
 class FinanceTransaction(Base):
     __tablename__ = "finance_transactions"
-    __table_args__ = (Index("ix_finance_transactions_source", "source", "source_id"),)
+    __table_args__ = (
+        Index("ix_finance_transactions_source", "source", "source_id"),
+        # A period's accruals and a month's penalties are posted once, even by two runs at once.
+        Index(
+            "uq_finance_transactions_once",
+            "source",
+            "source_id",
+            unique=True,
+            postgresql_where=text("source IN ('billing_period', 'penalty_month')"),
+            sqlite_where=text("source IN ('billing_period', 'penalty_month')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[TransactionKind] = mapped_column(string_enum(TransactionKind, "finance_transaction_kind"))

@@ -92,6 +92,9 @@ class UnmatchedPayment(Base):
     payer: Mapped[str] = mapped_column(Text, default="")
     payer_inn: Mapped[str] = mapped_column(String(12), default="")
     purpose: Mapped[str] = mapped_column(Text, default="")
+    # What the purpose named, kept so an assigned payment still goes where its payer said.
+    period: Mapped[date | None] = mapped_column(Date)
+    services: Mapped[list[str] | None] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(Text)
     intake_id: Mapped[int | None] = mapped_column(ForeignKey("payment_intakes.id"))
     transaction_id: Mapped[int] = mapped_column(ForeignKey("finance_transactions.id"))

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhkh.core.errors import Conflict
+from zhkh.core.clock import utc_now
+from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import emit
 from zhkh.core.periods import Period
 from zhkh.finance import service as books
@@ -40,6 +41,8 @@ class PenaltyRun:
 
 def charge_penalties(session: Session, month: Period) -> PenaltyRun:
     """Charge the penalties accrued in ``month``; a month is charged once."""
+    if month.last_day >= utc_now().date():
+        raise InvalidInput(f"penalties for {month} can be charged once the month is over")
     if session.scalar(select(FinanceTransaction.id).where(_month_source(month))) is not None:
         raise Conflict(f"penalties for {month} are already charged")
     run = PenaltyRun(month)

@@ -145,7 +145,7 @@ def _account_ids(session: Session, numbers: Collection[str | None]) -> dict[str 
 def _with_reason(payment: Incoming) -> Incoming:
     if payment.unmatched_reason:
         return payment
-    reason = f"account {payment.account} is not in the registry"
+    reason = f"account {payment.account} is not in the registry" if payment.account else "no personal account"
     return Incoming(**{**_fields(payment), "unmatched_reason": reason})
 
 
@@ -275,6 +275,8 @@ def _record_unmatched(
                 "payer": payment.payer,
                 "payer_inn": payment.payer_inn,
                 "purpose": payment.purpose,
+                "period": payment.period,
+                "services": list(payment.services) or None,
                 "reason": payment.unmatched_reason,
                 "intake_id": intake_id,
                 "transaction_id": transaction_id,
@@ -317,6 +319,8 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
         account_id=account_id,
         amount=item.amount,
         paid_on=item.paid_on,
+        period=item.period,
+        services=item.services,
         payer=item.payer,
         purpose=item.purpose,
         intake_id=item.intake_id,
@@ -346,9 +350,10 @@ class _ToAllocate:
     source_id: int
     account_id: int
     amount: int
-    occurred_on: date | None  # None: on the day of the newest debt it pays (an advance)
+    occurred_on: date | None  # None (an advance): see ``_write_allocations``
     period: date | None = None
     services: tuple[str, ...] = ()
+    not_before: date = date.min  # an advance: the day its newest money arrived
 
 
 def allocate_payments(session: Session, payment_ids: Sequence[int]) -> int:
@@ -372,19 +377,53 @@ def allocate_payments(session: Session, payment_ids: Sequence[int]) -> int:
 def apply_advances(session: Session, account_ids: Collection[int] | None = None) -> int:
     """Apply the advances of these accounts (of every account when None) to what they owe now,
     after new bills; kopecks applied."""
-    held = balances.advances(session, account_ids)
-    accounts = sorted(held)
+    release_credits(session, account_ids)
+    accounts = sorted(balances.advances(session, account_ids))
     applied = 0
     for start in range(0, len(accounts), CHUNK):
         chunk = accounts[start : start + CHUNK]
-        applied += _allocate(session, [_ToAllocate("advance", a, a, held[a], None) for a in chunk])
+        _lock_accounts(session, chunk)
+        held = balances.advances(session, chunk)  # again, under the lock: another run may have used it
+        arrived = balances.advance_arrivals(session, list(held))
+        items = [_ToAllocate("advance", a, a, amount, None, not_before=arrived[a]) for a, amount in held.items()]
+        applied += _allocate(session, items)
     return applied
+
+
+def release_credits(session: Session, account_ids: Collection[int] | None = None) -> int:
+    """A receivable in credit (a recalculation took back more than was left to pay) becomes the
+    account's advance, so it pays other debts and the next bills; kopecks released."""
+    credits = balances.credits(session, account_ids)
+    entries = [
+        entry
+        for r in credits
+        for entry in (
+            books.receivable(r.account_id, r.service, r.supplier_id, r.period, -r.balance, r.component),
+            books.Entry(Book.ADVANCE, r.balance, account_id=r.account_id),
+        )
+    ]
+    if entries:
+        transaction_id = books.record(
+            session, TransactionKind.ALLOCATION, utc_now().date(), "credit", None, "credits become advances", entries
+        )
+        announce(session, "payments.allocated", {"transaction_ids": [transaction_id]})
+    return -sum(r.balance for r in credits)
+
+
+def _lock_accounts(session: Session, account_ids: Collection[int]) -> None:
+    """Allocations of one account run one at a time: each reads the debts and advance it then
+    changes (PostgreSQL row locks, in id order against deadlocks; SQLite has a single writer)."""
+    if account_ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Account.id).where(one_of(Account.id, account_ids, session)).order_by(Account.id).with_for_update()
+        ).all()
 
 
 def _allocate(session: Session, items: Sequence[_ToAllocate]) -> int:
     """One ``allocation`` transaction per item that pays something: the account's advance +,
     each receivable it pays −. Debts are loaded once for the chunk and kept current in memory,
     so several payments of one account in a batch see each other."""
+    _lock_accounts(session, sorted({item.account_id for item in items}))
     owed = balances.open_receivables(session, {item.account_id for item in items})
     debts: dict[int, dict[tuple[Any, ...], Debt]] = defaultdict(dict)
     for account_id, receivables in owed.items():
@@ -417,7 +456,11 @@ def _write_allocations(session: Session, plans: Sequence[tuple[_ToAllocate, Allo
     transactions: list[tuple[Any, ...]] = []
     postings: list[tuple[Any, ...]] = []
     for (item, allocation), transaction_id in zip(plans, transaction_ids, strict=True):
-        occurred_on = item.occurred_on or max(Period.of(p.debt.period).last_day for p in allocation.parts)
+        # An advance pays a debt from the later of the day the debt was billed and the day the
+        # money arrived: never before either, which would cut penalties that did accrue.
+        occurred_on = item.occurred_on or max(
+            item.not_before, *(Period.of(p.debt.period).last_day for p in allocation.parts)
+        )
         description = f"allocation of {item.source} {item.source_id}"
         kind = TransactionKind.ALLOCATION.value
         transactions.append((transaction_id, kind, occurred_on, item.source, item.source_id, description, now))

@@ -162,3 +162,42 @@ def test_the_worker_applies_an_advance_when_a_bill_is_announced(
         handler(session, message.payload)
     assert owed(session, accounts["1001"]) == {}
     assert balances.advances(session, [accounts["1001"]]) == {accounts["1001"]: 3000}
+
+
+def test_a_receivable_in_credit_becomes_an_advance(session: Session, accounts: dict[str, int], charge: Charge) -> None:
+    charge("1001", "2026-01", cold_water=100000)
+    take_in(session, CASH, [Incoming("cr-1", 100000, day("2026-02-05"), "1001")])
+    charge("1001", "2026-02", cold_water=-30000)  # a recalculation took back 300.00 of what was paid
+    charge("1001", "2026-03", cold_water=20000)
+    assert apply_advances(session) == 20000
+    assert owed(session, accounts["1001"]) == {}
+    assert balances.advances(session, [accounts["1001"]]) == {accounts["1001"]: 10000}
+    assert balances.credits(session) == []
+    assert books_balance(session) == 0
+
+
+def test_an_advance_never_pays_a_debt_before_the_money_arrived(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    take_in(session, CASH, [Incoming("adv-1", 5000, day("2026-05-05"), "1001")])  # nothing owed yet
+    charge("1001", "2026-03", heating=5000)  # March billed late: its accrual is dated 31 March
+    apply_advances(session)
+    applied = session.scalars(select(FinanceTransaction).where(FinanceTransaction.source == "advance")).one()
+    assert applied.occurred_on == day("2026-05-05")
+
+
+def test_an_assigned_payment_still_goes_to_the_period_it_named(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    charge("1002", "2026-04", heating=1000)
+    charge("1002", "2026-05", heating=1000)
+    take_in(
+        session,
+        PaymentSource.BANK_STATEMENT,
+        [Incoming("st-9", 1000, day("2026-06-06"), None, period=MAY, unmatched_reason="no personal account")],
+    )
+    item = session.scalars(select(UnmatchedPayment)).one()
+    assert item.period == MAY
+    payment = assign(session, item.id, "1002", operator="operator@uk")
+    assert payment.period == MAY
+    assert owed(session, accounts["1002"]) == {(APRIL, "heating", "principal"): 1000}

@@ -8,13 +8,16 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tests.integration.payments.conftest import Charge, day
-from zhkh.core.errors import Conflict
+from zhkh.core.clock import utc_now
+from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.finance import balances
+from zhkh.finance.models import FinanceTransaction, TransactionKind
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.penalties import charge_penalties
 from zhkh.payments.service import Incoming, take_in
@@ -65,3 +68,23 @@ def test_a_debt_paid_before_the_month_has_no_penalty(
     charge("1003", "2026-03", heating=10000)
     take_in(session, PaymentSource.CASH_DESK, [Incoming("r-2", 10000, day("2026-05-31"), "1003")])
     assert charge_penalties(session, JUNE).total == 0
+
+
+def test_a_month_that_is_not_over_is_refused(session: Session, accounts: dict[str, int]) -> None:
+    with pytest.raises(InvalidInput, match="once the month is over"):
+        charge_penalties(session, Period.of(utc_now().date()))
+
+
+def test_the_database_keeps_a_month_charged_once(session: Session, accounts: dict[str, int]) -> None:
+    for _ in range(2):
+        session.add(
+            FinanceTransaction(
+                kind=TransactionKind.PENALTY,
+                occurred_on=date(2026, 6, 30),
+                source="penalty_month",
+                source_id=202606,
+                description="penalties",
+            )
+        )
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.flush()
