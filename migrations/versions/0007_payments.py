@@ -59,7 +59,6 @@ def upgrade() -> None:
     sa.Column('remitted_on', sa.Date(), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('payments', sa.BigInteger(), nullable=False),
-    sa.Column('through_posting_id', sa.BigInteger(), nullable=False),
     sa.Column('transaction_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('recorded_at', zhkh.core.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['supplier_id'], ['organisations.id'], name=op.f('fk_remittances_supplier_id_organisations')),
@@ -67,7 +66,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_remittances'))
     )
     with op.batch_alter_table('remittances', schema=None) as batch_op:
-        batch_op.create_index('ix_remittances_supplier', ['supplier_id', 'through_posting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_remittances_supplier_id'), ['supplier_id'], unique=False)
 
     op.create_table('payments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -121,6 +120,16 @@ def upgrade() -> None:
             postgresql_where=sa.text('supplier_id IS NOT NULL'), sqlite_where=sa.text('supplier_id IS NOT NULL'),
         )
         batch_op.create_index('ix_postings_transaction', ['transaction_id'], unique=False)
+
+    op.create_table('remitted_postings',
+    sa.Column('posting_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('remittance_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['posting_id'], ['postings.id'], name=op.f('fk_remitted_postings_posting_id_postings')),
+    sa.ForeignKeyConstraint(['remittance_id'], ['remittances.id'], name=op.f('fk_remitted_postings_remittance_id_remittances')),
+    sa.PrimaryKeyConstraint('posting_id', name=op.f('pk_remitted_postings'))
+    )
+    with op.batch_alter_table('remitted_postings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_remitted_postings_remittance_id'), ['remittance_id'], unique=False)
 
     op.create_table('online_payments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -234,8 +243,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_payments_account')
 
     op.drop_table('payments')
+    with op.batch_alter_table('remitted_postings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_remitted_postings_remittance_id'))
+
+    op.drop_table('remitted_postings')
     with op.batch_alter_table('remittances', schema=None) as batch_op:
-        batch_op.drop_index('ix_remittances_supplier')
+        batch_op.drop_index(batch_op.f('ix_remittances_supplier_id'))
 
     op.drop_table('remittances')
     with op.batch_alter_table('payment_intakes', schema=None) as batch_op:

@@ -131,17 +131,25 @@ class OnlinePayment(Base):
 
 
 class Remittance(Base):
-    """Collected money handed on to a supplier: everything allocated to it up to
-    ``through_posting_id`` and not remitted before."""
+    """Collected money handed on to a supplier: the allocation postings it covers are listed in
+    ``remitted_postings`` (not "everything up to an id": ids are handed out before commit, so a
+    slow transaction's allocations could land below a later remittance's mark and be skipped)."""
 
     __tablename__ = "remittances"
-    __table_args__ = (Index("ix_remittances_supplier", "supplier_id", "through_posting_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    supplier_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     remitted_on: Mapped[date] = mapped_column(Date)
     amount: Mapped[int] = mapped_column(BigInteger)
     payments: Mapped[int] = mapped_column(BigInteger)  # how many allocation parts it covers
-    through_posting_id: Mapped[int] = mapped_column(BigInteger)
     transaction_id: Mapped[int] = mapped_column(ForeignKey("finance_transactions.id"))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class RemittedPosting(Base):
+    """An allocation posting (money collected for a supplier) and the remittance that paid it on."""
+
+    __tablename__ = "remitted_postings"
+
+    posting_id: Mapped[int] = mapped_column(ForeignKey("postings.id"), primary_key=True)
+    remittance_id: Mapped[int] = mapped_column(ForeignKey("remittances.id"), index=True)

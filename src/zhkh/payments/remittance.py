@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from zhkh.core.bulk import copy_rows
 from zhkh.core.clock import utc_now
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.core.money import format_rubles
@@ -28,9 +29,10 @@ from zhkh.finance import service as books
 from zhkh.finance.models import Book, FinanceTransaction, Posting, TransactionKind
 from zhkh.housing.models import Account, Organisation, OrganisationRole
 from zhkh.payments.bankfiles import Party, PaymentOrder, write_payment_orders
-from zhkh.payments.models import Remittance
+from zhkh.payments.models import Remittance, RemittedPosting
 from zhkh.payments.workdays import next_working_day
 
+REMITTANCE_LOCK = 0x7A686B6801  # an arbitrary constant: the advisory lock taken by remit()
 REGISTRY_COLUMNS = ("account", "paid_on", "period", "service", "component", "amount")
 
 
@@ -87,6 +89,7 @@ class RemittanceBatch:
 
 def remit(session: Session, day: date, *, collector_inn: str | None = None) -> RemittanceBatch:
     """Remit to every supplier what was allocated to it and not yet remitted."""
+    _one_remittance_at_a_time(session)
     collector = _collector(session, collector_inn)
     pending = _pending(session)
     suppliers = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(pending)))}
@@ -97,6 +100,13 @@ def remit(session: Session, day: date, *, collector_inn: str | None = None) -> R
             continue
         done.append(_remit_one(session, day, suppliers[supplier_id], items, amount))
     return RemittanceBatch(day, collector, done)
+
+
+def _one_remittance_at_a_time(session: Session) -> None:
+    """Two remittances at once would both pay what neither has recorded yet (PostgreSQL: a
+    transaction-scoped advisory lock; SQLite has a single writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(REMITTANCE_LOCK)))
 
 
 def _collector(session: Session, inn: str | None) -> Organisation:
@@ -118,20 +128,15 @@ Item = tuple[int, int, date, date, str, str, int]  # posting id, account id, pai
 
 
 def _unremitted(*columns: Any) -> Any:
-    """Allocation postings of each supplier after the last one its remittances covered."""
-    covered = (
-        select(Remittance.supplier_id, func.max(Remittance.through_posting_id).label("through"))
-        .group_by(Remittance.supplier_id)
-        .subquery()
-    )
+    """Allocation postings (money collected for a supplier) that no remittance covers yet."""
     return (
         select(*columns)
         .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
-        .outerjoin(covered, covered.c.supplier_id == Posting.supplier_id)
+        .outerjoin(RemittedPosting, RemittedPosting.posting_id == Posting.id)
         .where(
             FinanceTransaction.kind == TransactionKind.ALLOCATION,
             Posting.book == Book.RECEIVABLE,
-            Posting.id > func.coalesce(covered.c.through, 0),
+            RemittedPosting.posting_id.is_(None),
         )
     )
 
@@ -168,15 +173,12 @@ def _remit_one(
         [books.Entry(Book.REMITTED, amount, supplier_id=supplier.id), books.Entry(Book.COLLECTION, -amount)],
     )
     remittance = Remittance(
-        supplier_id=supplier.id,
-        remitted_on=day,
-        amount=amount,
-        payments=len(items),
-        through_posting_id=max(item[0] for item in items),
-        transaction_id=transaction_id,
+        supplier_id=supplier.id, remitted_on=day, amount=amount, payments=len(items), transaction_id=transaction_id
     )
     session.add(remittance)
     session.flush()
+    covered = [(item[0], remittance.id) for item in items]
+    copy_rows(session, cast(Table, RemittedPosting.__table__), ("posting_id", "remittance_id"), covered)
     emit(
         session,
         "payments.remitted",
