@@ -180,9 +180,11 @@ def upgrade() -> None:
 
 
 # The service checks every transaction; the database checks again, so no code path (a bulk COPY,
-# a hand-written fix in psql) can leave the books unbalanced or rewrite them. The balance check
-# is a deferred constraint trigger on the transaction row: it runs once per transaction, at
-# commit, when all its postings are in.
+# a hand-written fix in psql) can commit a new transaction unbalanced or rewrite the books. The
+# balance check is a deferred constraint trigger on the transaction row: it runs once per
+# transaction, at commit, when all its postings are in. It does not see postings added later to
+# a transaction committed before (the platform never does that; a per-posting check would cost a
+# sum per row at a million postings).
 POSTGRESQL_GUARDS = [
     '''
     CREATE OR REPLACE FUNCTION finance_transaction_balanced() RETURNS trigger LANGUAGE plpgsql AS $$

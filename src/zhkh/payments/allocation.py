@@ -7,7 +7,7 @@ The rules (ГК РФ ст.319.1, ПП 354 п.118, DOMAIN.md "Payments"):
 3. Within one period, when the money does not cover all of it, it is spread over the period's
    debts (service × supplier) in proportion to their amounts. Kopecks left over by the
    proportional split go one each to the debts with the largest remainders, ties to the one
-   listed first (services in catalogue order, then supplier): ``core.money.allocate``. The parts
+   listed first (by service code in alphabetical order, then supplier id): ``core.money.allocate``. The parts
    always sum to the money spread, and a debt never gets more than it is.
 4. Penalties after all principal, again earliest period first, proportionally within a period.
 5. What is left is an advance, applied to the next bills.
