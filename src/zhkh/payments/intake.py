@@ -19,7 +19,7 @@ from zhkh.payments.agent_registry import parse_agent_registry
 from zhkh.payments.bankfiles import BankDocument, parse_statement
 from zhkh.payments.models import PaymentIntake, PaymentSource
 from zhkh.payments.purpose import purpose_hints
-from zhkh.payments.service import CHUNK, Incoming, IntakeResult, take_in
+from zhkh.payments.service import Incoming, IntakeResult, lookup_chunk, take_in
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,9 @@ def _incoming(
 def _existing_accounts(session: Session, numbers: set[str]) -> set[str]:
     wanted = sorted(numbers)
     found: set[str] = set()
-    for start in range(0, len(wanted), CHUNK):
-        query = select(Account.number).where(one_of(Account.number, wanted[start : start + CHUNK], session))
+    size = lookup_chunk(session)
+    for start in range(0, len(wanted), size):
+        query = select(Account.number).where(one_of(Account.number, wanted[start : start + size], session))
         found.update(session.scalars(query))
     return found
 
@@ -167,8 +168,9 @@ def _accounts_by_payer(session: Session, names: set[str]) -> dict[str, list[str]
     name is likely stored in are looked up and compared in Python."""
     spellings = sorted({variant for name in names if name.strip() for variant in _spellings(name)})
     found: dict[str, set[str]] = {}
-    for start in range(0, len(spellings), CHUNK):
-        chunk = spellings[start : start + CHUNK]
+    size = lookup_chunk(session)
+    for start in range(0, len(spellings), size):
+        chunk = spellings[start : start + size]
         for payer, number in session.execute(
             select(Account.payer, Account.number).where(one_of(Account.payer, chunk, session))
         ):

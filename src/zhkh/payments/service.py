@@ -27,7 +27,17 @@ from zhkh.housing.models import Account
 from zhkh.payments.allocation import Allocation, Debt, allocate_payment
 from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
 
-CHUNK = 5000
+CHUNK = 5000  # accounts allocated together: their debts are held in memory
+
+
+def lookup_chunk(session: Session) -> int:
+    """How many keys (account numbers, external ids) to look up per query. PostgreSQL takes them
+    as one array and probes an index per key either way: 50,000 in one query cost a third of ten
+    queries of 5,000 (measured at 1 M accounts). SQLite binds each key as a parameter, and allows
+    32,766 of them."""
+    return 50000 if session.get_bind().dialect.name == "postgresql" else CHUNK
+
+
 TRANSACTION_COLUMNS = ("id", "kind", "occurred_on", "source", "source_id", "description", "recorded_at")
 
 
@@ -122,8 +132,9 @@ def _conflict(source: PaymentSource, payment: Incoming, earlier: int) -> Conflic
 
 def _stored_amounts(session: Session, source: PaymentSource, external_ids: list[str]) -> dict[str, int]:
     stored: dict[str, int] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        chunk = external_ids[start : start + CHUNK]
+    size = lookup_chunk(session)
+    for start in range(0, len(external_ids), size):
+        chunk = external_ids[start : start + size]
         for model in (Payment, UnmatchedPayment):
             query = select(model.external_id, model.amount).where(
                 model.source == source, one_of(model.external_id, chunk, session)
@@ -135,8 +146,9 @@ def _stored_amounts(session: Session, source: PaymentSource, external_ids: list[
 def _account_ids(session: Session, numbers: Collection[str | None]) -> dict[str | None, int]:
     found: dict[str | None, int] = {}
     wanted = [n for n in numbers if n]
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
+    size = lookup_chunk(session)
+    for start in range(0, len(wanted), size):
+        chunk = wanted[start : start + size]
         query = select(Account.number, Account.id).where(one_of(Account.number, chunk, session))
         found.update((number, account_id) for number, account_id in session.execute(query))
     return found
