@@ -102,12 +102,8 @@ def _amount(text: str) -> int:
 
 
 def _period(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return Period.parse(text).first_day
-    except ValueError as exc:
-        raise InvalidInput(f"period: {exc}") from exc
+    month = _month(text, "period")
+    return month.first_day if month else None
 
 
 # --- online payments ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from zhkh.payments.agent_registry import parse_agent_registry
 from zhkh.payments.bankfiles import BankDocument, parse_statement
 from zhkh.payments.models import PaymentIntake, PaymentSource
 from zhkh.payments.purpose import purpose_hints
-from zhkh.payments.service import Incoming, IntakeResult, lookup_chunk, take_in
+from zhkh.payments.service import Incoming, IntakeResult, account_ids, lookup_chunk, take_in
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _match(session: Session, documents: Sequence[BankDocument]) -> list[Incoming
     the one that exists in the registry is the payer's. With none named, a payer whose name is
     the payer of exactly one account is matched by name. Everything else waits for review."""
     hints = [purpose_hints(doc.purpose) for doc in documents]
-    known = _existing_accounts(session, {number for hint in hints for number in hint.accounts})
+    known = account_ids(session, {number for hint in hints for number in hint.accounts})
     unnamed = {doc.payer.name for doc, hint in zip(documents, hints, strict=True) if not hint.accounts}
     by_payer = _accounts_by_payer(session, unnamed)
     matched = []
@@ -146,16 +146,6 @@ def _incoming(
         purpose=doc.purpose,
         unmatched_reason=reason,
     )
-
-
-def _existing_accounts(session: Session, numbers: set[str]) -> set[str]:
-    wanted = sorted(numbers)
-    found: set[str] = set()
-    size = lookup_chunk(session)
-    for start in range(0, len(wanted), size):
-        query = select(Account.number).where(one_of(Account.number, wanted[start : start + size], session))
-        found.update(session.scalars(query))
-    return found
 
 
 def _name_key(name: str) -> str:

@@ -82,7 +82,7 @@ def take_in(
     whole batch (``Conflict``), since one of the two is wrong and a person must say which."""
     result = IntakeResult()
     fresh = _without_duplicates(session, source, incoming, result)
-    accounts = _account_ids(session, {p.account for p in fresh if p.account})
+    accounts = account_ids(session, {p.account for p in fresh if p.account})
     matched = [p for p in fresh if p.account in accounts]
     unmatched = [_with_reason(p) for p in fresh if p.account not in accounts]
     payment_ids = _record_matched(session, source, matched, accounts, intake_id, recorded_by)
@@ -143,7 +143,8 @@ def _stored_amounts(session: Session, source: PaymentSource, external_ids: list[
     return stored
 
 
-def _account_ids(session: Session, numbers: Collection[str | None]) -> dict[str | None, int]:
+def account_ids(session: Session, numbers: Collection[str | None]) -> dict[str | None, int]:
+    """The ids of the accounts with these numbers; numbers not in the registry are left out."""
     found: dict[str | None, int] = {}
     wanted = [n for n in numbers if n]
     size = lookup_chunk(session)
@@ -310,7 +311,7 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
         raise NotFound(f"no unmatched payment {unmatched_id}")
     if item.state is not ReviewState.WAITING:
         raise Conflict(f"unmatched payment {unmatched_id} was already assigned (payment {item.payment_id})")
-    account_id = _account_ids(session, [account_number]).get(account_number)
+    account_id = account_ids(session, [account_number]).get(account_number)
     if account_id is None:
         raise NotFound(f"account {account_number} is not in the registry")
     transaction_id = books.record(
