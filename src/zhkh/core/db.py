@@ -116,6 +116,14 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
+def lookup_chunk(session: Session) -> int:
+    """How many keys (account numbers, external ids) to look up per query. PostgreSQL takes them
+    as one array and probes an index per key either way: 50,000 in one query cost a third of ten
+    queries of 5,000 (measured at 1 M accounts). SQLite binds each key as a parameter, and allows
+    32,766 of them."""
+    return 50_000 if session.get_bind().dialect.name == "postgresql" else 30_000
+
+
 def one_of(column: Any, values: Collection[Any], session: Session) -> Any:
     """``column IN values`` for a large collection: on PostgreSQL one array parameter
     (``= ANY(:values)``) instead of thousands of bound parameters the driver must parse."""

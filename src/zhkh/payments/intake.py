@@ -12,14 +12,14 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhkh.core.db import one_of
+from zhkh.core.db import lookup_chunk, one_of
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.housing.models import Account, Organisation
 from zhkh.payments.agent_registry import parse_agent_registry
 from zhkh.payments.bankfiles import BankDocument, parse_statement
 from zhkh.payments.models import PaymentIntake, PaymentSource
 from zhkh.payments.purpose import purpose_hints
-from zhkh.payments.service import Incoming, IntakeResult, account_ids, lookup_chunk, take_in
+from zhkh.payments.service import Incoming, IntakeResult, account_ids, take_in
 
 
 @dataclass(frozen=True)
