@@ -8,7 +8,21 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from zhkh.cli import account, billing, bills, db, demo, imports, metering, operations, payments, penalty, serve, tokens
+from zhkh.cli import (
+    account,
+    billing,
+    bills,
+    db,
+    demo,
+    imports,
+    metering,
+    operations,
+    payments,
+    penalty,
+    serve,
+    tokens,
+    witness,
+)
 from zhkh.cli.output import errors, fail
 from zhkh.core.errors import DomainError, ProblemsFound
 
@@ -37,6 +51,7 @@ app.add_typer(bills.app, name="bills")
 app.add_typer(payments.app, name="payments")
 app.add_typer(account.app, name="account")
 app.add_typer(penalty.app, name="penalty")
+app.add_typer(witness.app, name="witness")
 app.command("serve")(serve.serve)
 app.command("worker")(operations.worker)
 app.command("demo")(demo.demo)
