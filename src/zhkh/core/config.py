@@ -6,9 +6,15 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/zhkh.db"
+
+
+class WitnessEndpoint(BaseModel):
+    url: str  # where its add-checkpoint endpoint lives: ``{url}/add-checkpoint``
+    key: str  # its verifier key
 
 
 class Settings(BaseSettings):
@@ -47,6 +53,23 @@ class Settings(BaseSettings):
     """Where payers' browsers and providers reach this server: redirects and webhooks are built on it."""
     sandbox_webhook_secret: str = "sandbox-secret-change-me"  # noqa: S105 - a documented default for the sandbox
     """The HMAC-SHA256 key the built-in sandbox provider signs its webhooks with; change it."""
+
+    # The transparent ledger (see docs/ledger.md).
+    ledger_origin: str = "zhkh.localhost/ledger"
+    """The log's name, first line of every checkpoint; by convention the address it is served at."""
+    ledger_key_file: str = "var/ledger/log.key"
+    """The log's private key (``zhkh ledger keygen``); without it entries are logged but not published."""
+    ledger_witnesses: list[WitnessEndpoint] = []
+    """The witnesses the log asks to cosign, as JSON: ``[{"url": "http://...", "key": "name+id+..."}]``."""
+    ledger_quorum: int | None = None
+    """How many witnesses must cosign before a checkpoint is published; a majority when unset."""
+
+    @property
+    def witness_quorum(self) -> int:
+        """The configured quorum, or a majority of the witnesses (none without witnesses)."""
+        if self.ledger_quorum is not None:
+            return self.ledger_quorum
+        return len(self.ledger_witnesses) // 2 + 1 if self.ledger_witnesses else 0
 
     @property
     def zone(self) -> ZoneInfo:

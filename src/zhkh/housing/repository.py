@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhkh.core.db import AnySelect
+from zhkh.core.db import AnySelect, lookup_chunk, one_of
 from zhkh.housing.models import Account, Building, Organisation, Ownership, Premise
 
 
@@ -75,3 +76,20 @@ def account_by_number(session: Session, number: str) -> Any:
 
 def owners_of(session: Session, premise_id: int) -> list[Ownership]:
     return list(session.scalars(select(Ownership).where(Ownership.premise_id == premise_id).order_by(Ownership.owner)))
+
+
+def account_numbers(session: Session, account_ids: Collection[int]) -> dict[int, str]:
+    """The number of each account in ``account_ids``, looked up in chunks (a bulk path's helper)."""
+    wanted = sorted(set(account_ids))
+    numbers: dict[int, str] = {}
+    size = lookup_chunk(session)
+    for start in range(0, len(wanted), size):
+        query = select(Account.id, Account.number).where(one_of(Account.id, wanted[start : start + size], session))
+        numbers.update(session.execute(query).tuples())
+    return numbers
+
+
+def organisation_inns(session: Session, organisation_ids: Collection[int]) -> dict[int, str]:
+    """The INN of each organisation in ``organisation_ids`` (there are few organisations)."""
+    query = select(Organisation.id, Organisation.inn).where(one_of(Organisation.id, sorted(organisation_ids), session))
+    return dict(session.execute(query).tuples())

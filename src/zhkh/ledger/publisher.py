@@ -1,0 +1,186 @@
+"""Publishing checkpoints: sign the tree head, collect witnesses' cosignatures, publish at quorum.
+
+At most once per ``interval`` while entries are pending, the log signs a checkpoint of its
+current tree and sends it to every witness (C2SP tlog-witness ``add-checkpoint``) with a
+consistency proof from the size that witness last cosigned. The checkpoint is published (stored
+with its cosignatures, and from then on served) only when at least ``quorum`` witnesses
+cosigned it. A witness that is down, slow or refuses simply does not count; while the quorum
+holds the log goes on, and when it does not, publication waits and the entries stay pending
+(they are stored already) until enough witnesses answer again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.orm import Session
+
+from zhkh.core.config import Settings
+from zhkh.ledger import store
+from zhkh.ledger.checkpoint import SIZE_CONTENT_TYPE, AddCheckpoint, Checkpoint, parse_size_response
+from zhkh.ledger.merkle import consistency_proof
+from zhkh.ledger.note import (
+    Note,
+    NoteError,
+    Signature,
+    Signer,
+    Verifier,
+    parse_signature_lines,
+    parse_verifier_key,
+    sign_note,
+)
+from zhkh.ledger.note import verify_cosignature as check_cosignature
+
+log = logging.getLogger("zhkh.ledger")
+
+PUBLISH_LOCK = 0x7A686B6C02  # an arbitrary constant: the advisory lock of the one publisher at a time
+
+
+@dataclass
+class Witness:
+    url: str
+    verifier: Verifier
+    size: int | None = None  # what it last cosigned, as far as the log knows
+
+
+@dataclass(frozen=True)
+class Answer:
+    witness: Witness
+    status: int  # HTTP status; 0 when it could not be reached
+    cosignature: Signature | None = None
+    size: int | None = None  # its size, on 409
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Publication:
+    size: int
+    published: bool
+    cosigners: list[str]
+    failures: dict[str, str]
+
+
+@dataclass
+class Publisher:
+    signer: Signer
+    origin: str
+    witnesses: list[Witness] = field(default_factory=list)
+    quorum: int = 0
+    interval: float = 1.0  # seconds between two signed checkpoints, at the least
+    timeout: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    last_signed: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, signer: Signer) -> Publisher:
+        witnesses = [Witness(w.url.rstrip("/"), parse_verifier_key(w.key)) for w in settings.ledger_witnesses]
+        return cls(signer, settings.ledger_origin, witnesses, settings.witness_quorum)
+
+    def publish_if_due(self, factory: Callable[[], Session]) -> Publication | None:
+        """Sign, collect and publish a checkpoint of the current tree, if entries are pending
+        and the last signature is at least ``interval`` old; ``None`` when nothing was due."""
+        now = self.clock()
+        if self.last_signed is not None and now - self.last_signed < self.interval:
+            return None
+        with factory() as session, session.begin():
+            if not store.take_lock(session, wait=False, key=PUBLISH_LOCK):
+                return None
+            head = store.tree_head(session)
+            latest = store.latest_checkpoint(session)
+            published_size = latest.size if latest is not None else 0
+            if head.size == 0 or head.size <= published_size:
+                return None
+            self.last_signed = now
+            return self._publish(session, head, published_size)
+
+    def _publish(self, session: Session, head: store.TreeHead, published_size: int) -> Publication:
+        body = Checkpoint(self.origin, head.size, head.root).format()
+        signed = sign_note(body, [self.signer])
+        nodes = store.node_reader(session)
+        answers = self._ask_all(signed.format(), body, head.size, nodes, published_size)
+        cosignatures = [a.cosignature for a in answers if a.cosignature is not None]
+        failures = {a.witness.verifier.name: a.reason for a in answers if a.cosignature is None}
+        cosigners = [a.witness.verifier.name for a in answers if a.cosignature is not None]
+        if len(cosignatures) < self.quorum:
+            log.warning(
+                "ledger: checkpoint %d has %d of %d cosignatures: %s",
+                head.size,
+                len(cosignatures),
+                self.quorum,
+                failures,
+            )
+            return Publication(head.size, False, cosigners, failures)
+        note = Note(body, (*signed.signatures, *cosignatures)).format()
+        store.publish(session, head, note, len(cosignatures))
+        return Publication(head.size, True, cosigners, failures)
+
+    def _ask_all(
+        self, note: str, body: str, size: int, nodes: Callable[[int, int], bytes], published_size: int
+    ) -> list[Answer]:
+        """Ask every witness; a witness that knew another size (409) is asked once more with a
+        proof from that size. Proofs are computed here: the session is not shared with threads."""
+        requests = {id(w): self._request(w, note, size, nodes, published_size) for w in self.witnesses}
+        answers = self._send(requests, body)
+        retry = {
+            id(a.witness): self._request(a.witness, note, size, nodes, published_size)
+            for a in answers
+            if a.status == 409
+        }
+        if retry:
+            again = {id(a.witness): a for a in self._send(retry, body)}
+            answers = [again.get(id(a.witness), a) for a in answers]
+        return answers
+
+    def _request(
+        self, witness: Witness, note: str, size: int, nodes: Callable[[int, int], bytes], published_size: int
+    ) -> tuple[Witness, bytes]:
+        old = witness.size if witness.size is not None else published_size
+        old = min(old, size)
+        proof = consistency_proof(old, size, nodes) if 0 < old < size else []
+        return witness, AddCheckpoint(old, tuple(proof), note).format()
+
+    def _send(self, requests: dict[int, tuple[Witness, bytes]], body: str) -> list[Answer]:
+        if not requests:
+            return []
+        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            return list(pool.map(lambda item: self._post(item[0], item[1], body), requests.values()))
+
+    def _post(self, witness: Witness, request: bytes, body: str) -> Answer:
+        try:
+            response = httpx.post(f"{witness.url}/add-checkpoint", content=request, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            return Answer(witness, 0, reason=f"unreachable: {exc}")
+        if response.status_code == 409 and response.headers.get("content-type", "").startswith(SIZE_CONTENT_TYPE):
+            witness.size = parse_size_response(response.content)
+            return Answer(witness, 409, size=witness.size, reason=f"it has size {witness.size}")
+        if response.status_code != 200:
+            return Answer(
+                witness, response.status_code, reason=f"{response.status_code}: {response.text.strip()[:200]}"
+            )
+        return self._accept(witness, body, response.text)
+
+    def _accept(self, witness: Witness, checkpoint_body: str, text: str) -> Answer:
+        """A cosignature counts only if it verifies with the witness's configured key."""
+        try:
+            signatures = parse_signature_lines(text)
+        except NoteError as exc:
+            return Answer(witness, 200, reason=f"unreadable answer: {exc}")
+        for signature in signatures:
+            if signature.name != witness.verifier.name or signature.key_id != witness.verifier.key_id:
+                continue
+            try:
+                check_cosignature(checkpoint_body, signature, witness.verifier)
+            except NoteError as exc:
+                return Answer(witness, 200, reason=f"bad cosignature: {exc}")
+            witness.size = int(checkpoint_body.split("\n")[1])
+            return Answer(witness, 200, cosignature=signature)
+        return Answer(witness, 200, reason="no cosignature by its key in the answer")
+
+
+def witnesses_from(pairs: Sequence[tuple[str, str]]) -> list[Witness]:
+    return [Witness(url.rstrip("/"), parse_verifier_key(key)) for url, key in pairs]

@@ -1,0 +1,95 @@
+"""The sequencer: money facts from the outbox into the log, in batches.
+
+Modules that make money facts announce them in the outbox (ARCHITECTURE.md); for each such
+topic a *fact reader* turns a batch of messages into facts (the module that owns the topic
+writes its reader, so the ledger imports none of them). The sequencer claims undelivered
+messages of those topics in id order, names each account by its commitment, appends the
+entries with their tiles and marks the messages delivered, all in one transaction: a fact is
+logged once, even across crashes, and two workers never append at once (the append lock).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from zhkh.core.clock import utc_now
+from zhkh.core.db import one_of
+from zhkh.core.outbox import OutboxMessage
+from zhkh.ledger import store
+from zhkh.ledger.commitments import commitment, salts
+from zhkh.ledger.entries import Fact, entry_data
+
+log = logging.getLogger("zhkh.ledger")
+
+FactReader = Callable[[Session, Sequence[dict[str, Any]]], list[Fact]]
+
+
+class UnreadableFact(RuntimeError):
+    """A message whose facts cannot be read: the log stops there rather than skip a money fact."""
+
+
+@dataclass
+class Sequencer:
+    readers: Mapping[str, FactReader]
+    batch: int = 20_000  # messages per append; a billing run's million accounts in fifty appends
+
+    def run_once(self, factory: Callable[[], Session]) -> int:
+        """Append everything pending; returns the number of entries appended."""
+        appended = 0
+        while True:
+            with factory() as session, session.begin():
+                if not store.take_lock(session, wait=False):
+                    return appended  # another worker is appending
+                messages = self._claim(session)
+                if not messages:
+                    return appended
+                appended += self._append(session, messages)
+
+    def _claim(self, session: Session) -> list[OutboxMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.topic.in_(list(self.readers)))
+            .order_by(OutboxMessage.id)
+            .limit(self.batch)
+        )
+        return list(session.scalars(query))
+
+    def _append(self, session: Session, messages: list[OutboxMessage]) -> int:
+        facts: list[Fact] = []
+        # Consecutive messages of one topic are read together; the log keeps the outbox's order.
+        for topic, run in groupby(messages, key=lambda m: m.topic):
+            group = list(run)
+            try:
+                facts.extend(self.readers[topic](session, [m.payload for m in group]))
+            except Exception as exc:
+                span = f"{group[0].id}..{group[-1].id}" if len(group) > 1 else str(group[0].id)
+                raise UnreadableFact(f"outbox message(s) {span} ({topic}) could not be read: {exc}") from exc
+        head = store.append(session, prepare(session, facts))
+        ids = [m.id for m in messages]
+        session.execute(
+            update(OutboxMessage)
+            .where(one_of(OutboxMessage.id, ids, session))
+            .values(delivered_at=utc_now(), attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        log.info("ledger: %d messages, %d entries, size %d", len(messages), len(facts), head.size)
+        return len(facts)
+
+
+def prepare(session: Session, facts: Sequence[Fact]) -> list[store.NewEntry]:
+    """The facts as entries: each account named by its commitment, nothing else about it."""
+    account_salts = salts(session, {f.account_id for f in facts if f.account_id is not None})
+    entries = []
+    for fact in facts:
+        committed = None
+        if fact.account_id is not None and fact.account_number is not None:
+            committed = commitment(account_salts[fact.account_id], fact.account_number)
+        entries.append(store.NewEntry(entry_data(fact, committed), committed, fact.period))
+    return entries
