@@ -15,6 +15,7 @@ import zhkh.core.outbox
 import zhkh.finance.models
 import zhkh.housing.models
 import zhkh.identity.models
+import zhkh.ledger.models
 import zhkh.metering.models
 import zhkh.notify.models
 import zhkh.payments.models
