@@ -21,8 +21,7 @@ The witness decides, in this order:
 
 1. Malformed body (parse_add_checkpoint raises AddCheckpointError) -> **400 Bad Request**. That covers: no
    ``old`` line, a size that is not canonical decimal, a proof line that is not base64 of one 32-byte hash,
-   more than 63 proof lines, a non-empty proof with ``old 0`` ("The proof MUST be empty if the old size is
-   zero"), a missing empty line, a note or checkpoint body that does not parse.
+   more than 63 proof lines, a missing empty line, a note or checkpoint body that does not parse.
 2. Unknown origin (no log keys configured for ``checkpoint.origin``) -> **404 Not Found**.
 3. No signature verifies against the log's trusted key(s) -> **403 Forbidden**. Signatures by unknown keys
    are ignored; note.verified_by raises NoteError for a bad signature by a known key, which is also 403.
@@ -32,8 +31,9 @@ The witness decides, in this order:
    (SIZE_CONTENT_TYPE). A client that does not know the witness's state may send ``old 0`` to learn it.
 6. The consistency proof from ``old`` to the checkpoint size, against the stored root and the new root, does not
    verify (merkle.verify_consistency raises ProofError) -> **422 Unprocessable Entity**. With ``old 0`` there is
-   nothing to prove. The witness MAY log such a request (the signature was valid): it may be evidence of log
-   misbehaviour; it MUST NOT cosign.
+   nothing to prove and "the proof MUST be empty": a non-empty one does not verify either, so 422 (merkle
+   refuses size 0, so the server checks this case itself). The witness MAY log such a request (the signature
+   was valid): it may be evidence of log misbehaviour; it MUST NOT cosign.
 7. ``old`` equals the checkpoint size but the root differs from the stored root -> **409 Conflict**.
 8. Otherwise the witness persists the new size and root and only then answers **200**. The check of ``old``
    against the stored size and the write MUST be one atomic step (compare-and-swap: ``UPDATE ... WHERE origin
@@ -195,8 +195,6 @@ class AddCheckpoint:
         for number, node in enumerate(self.proof, start=1):
             if len(node) != HASH_SIZE:
                 raise AddCheckpointError(f"proof hash {number} is {len(node)} bytes, not {HASH_SIZE}")
-        if self.old_size == 0 and self.proof:
-            raise AddCheckpointError("old size is 0, so the consistency proof must be empty")
 
     def format(self) -> bytes:
         """The request body: ``old N``, proof lines, an empty line, the signed checkpoint note."""
