@@ -21,7 +21,7 @@ from zhkh.metering.alarm_checks import on_readings_arrived, run_scheduled_checks
 from zhkh.notify.channels import SmsGatewayTransport, SmtpTransport, Transport
 from zhkh.notify.models import Channel
 from zhkh.notify.service import claim_due, plan_alarm_deliveries, send_claimed
-from zhkh.payments.service import on_accrued
+from zhkh.payments.service import on_period_closed
 
 log = logging.getLogger("zhkh.worker")
 
@@ -31,7 +31,7 @@ def handlers() -> dict[str, Handler]:
     return {
         "metering.readings_arrived": on_readings_arrived,
         "alarm.raised": plan_alarm_deliveries,
-        "billing.accrued": on_accrued,
+        "billing.closed": on_period_closed,
     }
 
 

@@ -536,9 +536,13 @@ class CloseSummary:
     total: int
 
 
+PERIOD_CLOSED = "billing.closed"
+
+
 def close_period(session: Session, period: Period) -> CloseSummary:
     """Freeze ``period``: its lines become final, and each account's money facts of the period
-    go to the outbox (topic ``billing.accrued``) in this same transaction."""
+    go to the outbox (topic ``billing.accrued``, for the ledger) in this same transaction, with
+    one ``billing.closed`` message (advances can pay the new bills)."""
     # Locked: two closes at once would otherwise both post the period's accruals.
     state = period_state(session, period, for_update=True)
     if state is None or state.last_run_at is None:
@@ -556,6 +560,7 @@ def close_period(session: Session, period: Period) -> CloseSummary:
     state.closed_at = utc_now()
     accounts, lines, total = _announce_accruals(session, period, state.closed_at)
     _post_accruals(session, period)
+    emit(session, PERIOD_CLOSED, {"period": str(period)})
     session.flush()
     state.closed_outbox_id = session.scalar(select(func.max(OutboxMessage.id))) or 0
     session.flush()

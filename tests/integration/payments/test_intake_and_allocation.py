@@ -150,15 +150,15 @@ def test_every_payment_and_allocation_goes_to_the_outbox(
     ]
 
 
-def test_the_worker_applies_an_advance_when_a_bill_is_announced(
+def test_the_worker_applies_advances_when_a_period_is_closed(
     session: Session, accounts: dict[str, int], charge: Charge
 ) -> None:
     take_in(session, CASH, [Incoming("op-8", 9000, day("2026-05-05"), "1001")])
     charge("1001", "2026-05", heating=6000)
-    emit(session, "billing.accrued", {"period": "2026-05", "account_id": accounts["1001"], "total": 6000, "lines": []})
+    emit(session, "billing.closed", {"period": "2026-05"})
     session.flush()
-    handler = handlers()["billing.accrued"]
-    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "billing.accrued")):
+    handler = handlers()["billing.closed"]
+    for message in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "billing.closed")):
         handler(session, message.payload)
     assert owed(session, accounts["1001"]) == {}
     assert balances.advances(session, [accounts["1001"]]) == {accounts["1001"]: 3000}
