@@ -16,6 +16,7 @@ from zhkh.core.api import install_error_handlers
 from zhkh.core.config import Settings, get_settings
 from zhkh.core.db import session_factory as default_session_factory
 from zhkh.housing.api import router as housing_router
+from zhkh.ledger.api import router as ledger_router
 from zhkh.metering.api import router as metering_router
 from zhkh.notify.api import router as notify_router
 from zhkh.payments.api import router as payments_router
@@ -36,6 +37,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None, settings: S
     app.include_router(metering_router)
     app.include_router(notify_router)
     app.include_router(payments_router)
+    app.include_router(ledger_router)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> Any:

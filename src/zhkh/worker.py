@@ -9,14 +9,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from zhkh.billing import ledger_facts as billing_facts
 from zhkh.core.clock import utc_now
 from zhkh.core.config import Settings, get_settings
 from zhkh.core.db import session_factory, session_scope
 from zhkh.core.outbox import Handler, deliver_pending
+from zhkh.finance import ledger_facts as finance_facts
+from zhkh.ledger.note import parse_signer_key
+from zhkh.ledger.publisher import Publisher
+from zhkh.ledger.sequencer import FactReader, Sequencer
 from zhkh.metering.alarm_checks import on_readings_arrived, run_scheduled_checks
 from zhkh.notify.channels import SmsGatewayTransport, SmtpTransport, Transport
 from zhkh.notify.models import Channel
@@ -24,6 +31,21 @@ from zhkh.notify.service import claim_due, plan_alarm_deliveries, send_claimed
 from zhkh.payments.service import on_period_closed
 
 log = logging.getLogger("zhkh.worker")
+
+
+def fact_readers() -> dict[str, FactReader]:
+    """Outbox topics whose messages are money facts for the ledger, and who reads them."""
+    readers: dict[str, FactReader] = {billing_facts.TOPIC: billing_facts.read_facts}
+    readers.update(dict.fromkeys(finance_facts.TOPICS, finance_facts.read_facts))
+    return readers
+
+
+def log_publisher(settings: Settings) -> Publisher | None:
+    """The checkpoint publisher, when the log's key is in place (``zhkh ledger keygen``)."""
+    key_file = Path(settings.ledger_key_file)
+    if not key_file.is_file():
+        return None
+    return Publisher.from_settings(settings, parse_signer_key(key_file.read_text()))
 
 
 def handlers() -> dict[str, Handler]:
@@ -52,6 +74,12 @@ class Worker:
     schedule_every: timedelta = timedelta(hours=1)
     last_schedule: datetime | None = None
     clock: Callable[[], datetime] = utc_now
+    sequencer: Sequencer = field(default_factory=lambda: Sequencer(fact_readers()))
+    publisher: Publisher | None = None
+
+    def __post_init__(self) -> None:
+        if self.publisher is None:
+            self.publisher = log_publisher(self.settings)
 
     def run_once(self) -> dict[str, Any]:
         """Everything that is due now: outbox, scheduled checks (when their time has come),
@@ -73,7 +101,14 @@ class Worker:
             counts = deliver_pending(factory, handlers(), now=self.clock())
             report["outbox"]["delivered"] += counts["delivered"]
         report["notifications"] = self.send_notifications()
+        report["ledger"] = self.run_ledger(factory)
         return report
+
+    def run_ledger(self, factory: Callable[[], Session]) -> dict[str, Any]:
+        """Money facts into the log; a checkpoint published when one is due."""
+        appended = self.sequencer.run_once(factory)
+        publication = self.publisher.publish_if_due(factory) if self.publisher is not None else None
+        return {"appended": appended, "published": publication}
 
     def send_notifications(self) -> dict[str, int]:
         totals = {"sent": 0, "retry": 0, "failed": 0}
@@ -94,7 +129,8 @@ class Worker:
         while True:
             try:
                 report = self.run_once()
-                if report["outbox"]["delivered"] or any(report["notifications"].values()):
+                busy = report["outbox"]["delivered"] or report["ledger"]["appended"]
+                if busy or any(report["notifications"].values()):
                     log.info("worker: %s", report)
             except Exception:
                 log.exception("worker cycle failed; retrying")

@@ -182,7 +182,13 @@ def _remit_one(
     emit(
         session,
         "payments.remitted",
-        {"remittance_id": remittance.id, "supplier_id": supplier.id, "amount": amount, "remitted_on": day.isoformat()},
+        {
+            "remittance_id": remittance.id,
+            "transaction_id": transaction_id,
+            "supplier_id": supplier.id,
+            "amount": amount,
+            "remitted_on": day.isoformat(),
+        },
     )
     numbers = dict(
         session.execute(select(Account.id, Account.number).where(Account.id.in_({item[1] for item in items}))).all()
