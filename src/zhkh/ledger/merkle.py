@@ -99,6 +99,11 @@ def _require_proof_hashes(proof: Sequence[bytes]) -> None:
         _require_hash(element, f"proof[{position}]")
 
 
+def _trailing_zeros(value: int) -> int:
+    """The level of the biggest perfect subtree that ends a tree of ``value`` leaves."""
+    return (value & -value).bit_length() - 1
+
+
 def _right_edge_levels(count: int) -> list[int]:
     """Levels of the perfect subtrees that tile ``count`` leaves from an aligned start, biggest first."""
     return [level for level in range(count.bit_length() - 1, -1, -1) if count >> level & 1]
@@ -164,10 +169,6 @@ def consistency_proof(size1: int, size2: int, node: NodeReader) -> list[bytes]:
     index = (size1 - 1) >> level
     seed = [] if size1 == 1 << level else [node(level, index)]
     return seed + _path(level, index, size2, node)
-
-
-def _trailing_zeros(value: int) -> int:
-    return (value & -value).bit_length() - 1
 
 
 def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
