@@ -15,6 +15,7 @@ from zhkh.cli import (
     db,
     demo,
     imports,
+    ledger,
     metering,
     operations,
     payments,
@@ -52,6 +53,7 @@ app.add_typer(payments.app, name="payments")
 app.add_typer(account.app, name="account")
 app.add_typer(penalty.app, name="penalty")
 app.add_typer(witness.app, name="witness")
+app.add_typer(ledger.app, name="ledger")
 app.command("serve")(serve.serve)
 app.command("worker")(operations.worker)
 app.command("demo")(demo.demo)

@@ -25,7 +25,7 @@ import httpx
 from zhkh.core.errors import DomainError
 from zhkh.ledger.checkpoint import Checkpoint, parse_checkpoint
 from zhkh.ledger.merkle import Frontier, leaf_hash
-from zhkh.ledger.note import Note, NoteError, Verifier, parse_note, verified_by, verify_cosignature
+from zhkh.ledger.note import Note, NoteError, Verifier, parse_note, verified_by
 from zhkh.ledger.tiles import TileRef, TileWriter, decode_bundle, entry_bundles_of_tree, hash_tiles_of_tree
 
 Fetch = Callable[[str], bytes]
@@ -94,7 +94,10 @@ def check_checkpoint(
         raise VerificationFailed(f"the checkpoint does not verify: {exc}") from exc
     if checkpoint.origin != log.name:
         raise VerificationFailed(f"the checkpoint is of log {checkpoint.origin!r}, the key is of {log.name!r}")
-    cosigners = cosigned_by(note, witnesses)
+    try:
+        cosigners = cosigned_by(note, witnesses)
+    except NoteError as exc:
+        raise VerificationFailed(f"a cosignature does not verify: {exc}") from exc
     if len(cosigners) < quorum:
         raise VerificationFailed(
             f"the checkpoint of size {checkpoint.size} has {len(cosigners)} valid cosignatures of the "
@@ -104,19 +107,9 @@ def check_checkpoint(
 
 
 def cosigned_by(note: Note, witnesses: Sequence[Verifier]) -> list[str]:
-    """The witnesses (each once) whose cosignature on the note verifies."""
-    names = []
-    for witness in witnesses:
-        for signature in note.signatures:
-            if signature.name != witness.name or signature.key_id != witness.key_id:
-                continue
-            try:
-                verify_cosignature(note.text, signature, witness)
-            except NoteError:
-                continue
-            names.append(witness.name)
-            break
-    return names
+    """The witnesses (each once) whose cosignature on the note verifies; a bad cosignature by
+    a configured witness key fails the checkpoint (signed-note: a known key must verify)."""
+    return list(dict.fromkeys(witness.name for witness in verified_by(note, witnesses)))
 
 
 def verify_log(
