@@ -341,7 +341,7 @@ def assign(session: Session, unmatched_id: int, account_number: str, operator: s
     return payment
 
 
-def on_period_closed(session: Session, payload: dict[str, Any]) -> None:
+def on_period_closed(session: Session, _payload: dict[str, Any]) -> None:
     """Outbox handler of ``billing.closed``: advances pay the new bills, for every account at
     once (the accounts with an advance are found by one query)."""
     apply_advances(session)
