@@ -123,8 +123,8 @@ def _parse_head(head: str) -> tuple[bytes | None, int, tuple[bytes, ...]]:
         raise BundleError(f"line 1: expected {HEADER!r}, got {lines[0][:60]!r}")
     extra, position = _parse_extra(lines)
     if position >= len(lines) or not lines[position].startswith("index "):
-        got = lines[position][:60] if position < len(lines) else "nothing"
-        raise BundleError(f"line {position + 1}: expected 'index <N>', got {got!r}")
+        got = repr(lines[position][:60]) if position < len(lines) else "nothing"
+        raise BundleError(f"line {position + 1}: expected 'index <N>', got {got}")
     index = parse_decimal(lines[position][len("index ") :], f"line {position + 1}: index", BundleError)
     hashes = lines[position + 1 :]
     if len(hashes) > MAX_INCLUSION_PROOF:
