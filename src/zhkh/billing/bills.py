@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,13 +21,18 @@ from zhkh.core.errors import NotFound
 from zhkh.core.periods import Period, payment_due_date
 from zhkh.finance.balances import BillFigures, bill_figures
 from zhkh.housing.models import Account, Building, Organisation, Premise
+from zhkh.ledger.commitments import salts
 from zhkh.tariffs.catalogue import NAMES, UNIT_NAMES, ServiceCode, Unit
 
 CHUNK = 2000
 
 
-def bill_documents(session: Session, period: Period, account: str | None = None) -> Iterator[BillDocument]:
-    """The bills of ``period`` (closed), one per billed account, in account order."""
+def bill_documents(
+    session: Session, period: Period, account: str | None = None, *, ledger_url: str | None = None
+) -> Iterator[BillDocument]:
+    """The bills of ``period`` (closed), one per billed account, in account order. With
+    ``ledger_url`` each bill says where the public ledger is and prints the account's key to its
+    entries there (the salt of its commitment, ``ledger.commitments``)."""
     state = session.get(BillingPeriod, period.first_day)
     if state is None or state.status is not PeriodStatus.CLOSED:
         raise PeriodNotClosed(f"bills are issued for closed periods; {period} is not closed")
@@ -39,7 +44,7 @@ def bill_documents(session: Session, period: Period, account: str | None = None)
     if account is not None and not account_ids:
         raise NotFound(f"account {account} was not billed in {period}")
     for start in range(0, len(account_ids), CHUNK):
-        yield from _chunk(session, period, account_ids[start : start + CHUNK], organisations)
+        yield from _chunk(session, period, account_ids[start : start + CHUNK], organisations, ledger_url)
 
 
 @dataclass
@@ -90,16 +95,24 @@ class _Service:
 
 
 def _chunk(
-    session: Session, period: Period, account_ids: Sequence[int], organisations: dict[int, Organisation]
+    session: Session,
+    period: Period,
+    account_ids: Sequence[int],
+    organisations: dict[int, Organisation],
+    ledger_url: str | None,
 ) -> Iterator[BillDocument]:
     heads = _heads(session, period, account_ids)
     services = _services(session, period, account_ids)
     figures = bill_figures(session, account_ids, period.first_day, period.last_day)
+    keys = salts(session, account_ids) if ledger_url else {}
     for account_id in account_ids:
         head = heads[account_id]
         rows = services.get(account_id, [])
         lines = tuple(row.line(organisations[row.supplier_id].inn) for row in rows)
-        yield _document(period, head, lines, {row.supplier_id for row in rows}, figures[account_id], organisations)
+        document = _document(period, head, lines, {row.supplier_id for row in rows}, figures[account_id], organisations)
+        if ledger_url:
+            document = replace(document, verify_url=ledger_url, ledger_key=keys[account_id].hex())
+        yield document
 
 
 def _heads(session: Session, period: Period, account_ids: Sequence[int]) -> dict[int, Any]:

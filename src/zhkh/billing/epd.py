@@ -165,7 +165,8 @@ class BillDocument:
     penalty_kopecks: int
     total_to_pay_kopecks: int
     due_date: date
-    verify_url: str | None = None
+    verify_url: str | None = None  # where the public ledger is
+    ledger_key: str | None = None  # the account's key to its entries there (hex salt of its commitment)
 
     def __post_init__(self) -> None:
         if self.period.day != 1:
@@ -570,10 +571,10 @@ def _part_three(doc: BillDocument) -> list[Flowable]:
     summary.setStyle(_styles().summary)
     flowables.append(summary)
     if doc.verify_url:
-        flowables += [
-            Spacer(1, 2 * mm),
-            _note(_wrap(f"Проверить этот платёжный документ в открытом реестре: {doc.verify_url}", CONTENT_WIDTH)),
-        ]
+        text = f"Проверить начисления и платежи в открытом реестре: {doc.verify_url}"
+        if doc.ledger_key:
+            text += f". Ключ лицевого счёта в реестре: {doc.ledger_key}"
+        flowables += [Spacer(1, 2 * mm), _note(_wrap(text, CONTENT_WIDTH))]
     return flowables
 
 

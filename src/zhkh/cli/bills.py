@@ -26,6 +26,7 @@ def render(
     from zhkh.billing.bills import bill_documents
     from zhkh.billing.epd import render_bills_to_directory
     from zhkh.billing.models import BilledAccount
+    from zhkh.core.config import get_settings
     from zhkh.core.db import session_scope
 
     month = period_value(period)
@@ -41,7 +42,7 @@ def render(
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("render", total=total)
             paths = render_bills_to_directory(
-                bill_documents(session, month, account),
+                bill_documents(session, month, account, ledger_url=get_settings().ledger_url),
                 out,
                 on_progress=lambda done: progress.update(task, completed=done),
                 jobs=jobs,

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     """How many witnesses must cosign before a checkpoint is published; a majority when unset."""
 
     @property
+    def ledger_url(self) -> str:
+        """Where the public ledger is served (printed on bills)."""
+        return f"{self.public_base_url.rstrip('/')}/ledger"
+
+    @property
     def witness_quorum(self) -> int:
         """The configured quorum, or a majority of the witnesses (none without witnesses)."""
         if self.ledger_quorum is not None:

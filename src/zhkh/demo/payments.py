@@ -17,6 +17,7 @@ from zhkh.billing.bills import bill_documents
 from zhkh.billing.epd import render_bills_to_directory
 from zhkh.billing.models import AccrualLine, BillingPeriod, PeriodStatus
 from zhkh.core.clock import utc_now
+from zhkh.core.config import get_settings
 from zhkh.core.db import session_scope
 from zhkh.core.errors import Conflict
 from zhkh.core.money import format_rubles
@@ -81,7 +82,11 @@ def run_payments_demo(engine: Engine, bills_dir: Path = BILLS_DIR) -> PaymentsRe
         report.held = [
             f"{r.name}: {format_rubles(r.outstanding)} ₽" for r in reconciliation(session, day) if r.held_too_long
         ]
-        report.bills = len(render_bills_to_directory(bill_documents(session, closed[-1]), bills_dir, jobs=2))
+        report.bills = len(
+            render_bills_to_directory(
+                bill_documents(session, closed[-1], ledger_url=get_settings().ledger_url), bills_dir, jobs=2
+            )
+        )
         report.bills_dir = str(bills_dir)
         report.statement_account = min(bills[closed[-1]])
         report.statement_rows = account_statement(

@@ -9,10 +9,12 @@ from pathlib import Path
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 import zxingcpp
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.builders import MANAGER_INN, SUPPLIER_INN
 from tests.integration.billing.conftest import APRIL, MARCH
+from tests.unit.billing.test_epd import page_texts
 from zhkh.billing.bills import bill_documents
 from zhkh.billing.epd import render_bill, render_bills_to_directory
 from zhkh.billing.errors import PeriodNotClosed
@@ -20,6 +22,8 @@ from zhkh.billing.payment_qr import parse_payload
 from zhkh.billing.service import close_period, export_rows, run_billing
 from zhkh.core.errors import NotFound
 from zhkh.core.money import parse_rubles
+from zhkh.housing.models import Account
+from zhkh.ledger.commitments import salts
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.service import Incoming, take_in
 
@@ -65,3 +69,20 @@ def test_bills_of_an_unbilled_account_or_period(session: Session, march_readings
     close_period(session, MARCH)
     with pytest.raises(NotFound, match="account 4242 was not billed in 2026-03"):
         next(bill_documents(session, MARCH, "4242"))
+
+
+def test_the_bill_says_where_the_ledger_is_and_prints_the_accounts_key_to_it(
+    session: Session, march_readings: None
+) -> None:
+    run_billing(session, MARCH)
+    close_period(session, MARCH)
+    (bill,) = bill_documents(session, MARCH, "1001", ledger_url="https://zhkh.example.org/ledger")
+    account_id = session.scalar(select(Account.id).where(Account.number == "1001"))
+    assert account_id is not None
+    salt = salts(session, [account_id])[account_id]
+    assert (bill.verify_url, bill.ledger_key) == ("https://zhkh.example.org/ledger", salt.hex())
+    printed = "".join(page_texts(render_bill(bill))).replace("\r", "").replace("\n", "")
+    assert "https://zhkh.example.org/ledger" in printed
+    assert salt.hex() in printed
+    (plain,) = bill_documents(session, MARCH, "1001")
+    assert (plain.verify_url, plain.ledger_key) == (None, None)
