@@ -45,7 +45,7 @@ def log_publisher(settings: Settings) -> Publisher | None:
     key_file = Path(settings.ledger_key_file)
     if not key_file.is_file():
         return None
-    return Publisher.from_settings(settings, parse_signer_key(key_file.read_text()))
+    return Publisher.from_settings(settings, parse_signer_key(key_file.read_text().strip()))
 
 
 def handlers() -> dict[str, Handler]:

@@ -15,6 +15,7 @@ from zhkh.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from zhkh.demo.billing import BillingReport
+    from zhkh.demo.ledger import LedgerReport
     from zhkh.demo.metering import MeteringReport
     from zhkh.demo.payments import PaymentsReport
     from zhkh.demo.run import DemoReport
@@ -69,6 +70,7 @@ def _print(report: DemoReport) -> None:
     _print_metering(report.metering)
     _print_billing(report.billing)
     _print_payments(report.payments)
+    _print_ledger(report.ledger)
     console.print(
         "Next: zhkh token create --name me --scope housing:read, then zhkh serve and open http://127.0.0.1:8000/docs"
     )
@@ -156,3 +158,24 @@ def _print_payments(report: PaymentsReport) -> None:
             text["closing"],
         )  # fmt: skip
     console.print(statement)
+
+
+def _print_ledger(report: LedgerReport) -> None:
+    console.rule("Transparent ledger")
+    console.print(f"  log {report.origin}, verifier key {report.log_key}")
+    for key in report.witness_keys:
+        console.print(f"  witness {key}")
+    console.print(
+        f"  {report.appended} money facts appended; published checkpoint: {report.size} entries"
+        + (f", cosigned now by {', '.join(report.cosigners)}" if report.cosigners else "")
+    )
+    console.print(f"  exported to {report.export_dir}/ ({report.exported} files new or changed)")
+    console.print(f"  verified from the exported tiles: {report.verified}")
+    console.print(f"  resident {report.proof_account}'s proofs (zhkh ledger verify-proof FILE --log-key ...):")
+    for line in report.proofs or ["none"]:
+        console.print(f"    {line}")
+    witnesses = " ".join(f"--witness {key}" for key in report.witness_keys)
+    console.print(
+        f"  check it yourself: zhkh ledger verify --url {report.export_dir} --log-key {report.log_key} "
+        f"{witnesses} --quorum 2"
+    )

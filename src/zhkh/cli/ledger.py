@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from zhkh.cli.options import period_value
 from zhkh.cli.output import bold, console
@@ -105,8 +106,10 @@ def verify(
     trust_file.with_suffix(".tmp").replace(trust_file)
     since = f", extends the trusted {verified.trusted_size}" if verified.trusted_size is not None else ""
     console.print(
-        bold(f"verified: {verified.checkpoint.origin}, {verified.checkpoint.size} entries"),
-        f"{since}; cosigned by {', '.join(verified.cosigners) or 'no witness'}",
+        Text.assemble(
+            bold(f"verified: {verified.checkpoint.origin}, {verified.checkpoint.size} entries"),
+            f"{since}; cosigned by {', '.join(verified.cosigners) or 'no witness'}",
+        )
     )
 
 
@@ -147,8 +150,10 @@ def verify_proof(
     witnesses = [_key(text, "--witness") for text in witness]
     opened = verify_resident_proof(text, _key(log_key, "--log-key"), witnesses, quorum)
     console.print(
-        bold(f"verified: {opened.entry['type']} of account {opened.account}"),
-        f"is entry {opened.index} of {opened.checkpoint.origin} (size {opened.checkpoint.size})",
+        Text.assemble(
+            bold(f"verified: {opened.entry['type']} of account {opened.account}"),
+            f" is entry {opened.index} of {opened.checkpoint.origin} (size {opened.checkpoint.size})",
+        )
     )
 
 

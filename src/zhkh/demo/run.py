@@ -13,6 +13,7 @@ from zhkh.core.db import session_scope
 from zhkh.core.importing import Importer, ImportSummary, run_import
 from zhkh.core.tabular import rows_from_records
 from zhkh.demo.billing import BillingReport, run_billing_demo
+from zhkh.demo.ledger import LedgerReport, forget_witnesses, run_ledger_demo
 from zhkh.demo.metering import MeteringReport, run_metering_demo
 from zhkh.demo.payments import BILLS_DIR, PaymentsReport, run_payments_demo
 from zhkh.demo.town import build_town
@@ -40,6 +41,7 @@ class DemoReport:
     metering: MeteringReport
     billing: BillingReport
     payments: PaymentsReport
+    ledger: LedgerReport
 
 
 def reset_database(engine: Engine) -> None:
@@ -53,6 +55,7 @@ def reset_database(engine: Engine) -> None:
 def run_demo(engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR) -> DemoReport:
     if reset:
         reset_database(engine)
+        forget_witnesses()
     upgrade(engine)
     town = build_town()
     steps: list[tuple[Importer, list[dict[str, object]]]] = [
@@ -69,8 +72,9 @@ def run_demo(engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR
     metering = run_metering_demo(engine, town)
     billing = run_billing_demo(engine, town)
     payments = run_payments_demo(engine, bills_dir)
+    ledger = run_ledger_demo(engine)
     with session_scope(engine) as session:
-        return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing, payments)
+        return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing, payments, ledger)
 
 
 def _organisations(session: Session) -> list[tuple[str, str, str]]:
