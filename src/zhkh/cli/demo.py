@@ -25,6 +25,9 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="drop everything and build the town again"),
     yes: bool = typer.Option(False, "--yes", help="confirm --reset on a database that is not the embedded SQLite"),
     bills: Path = typer.Option(Path("var/demo-bills"), "--bills", help="where the demo's bills (PDF) are written"),
+    ledger: Path = typer.Option(
+        Path("var/demo-ledger"), "--ledger", help="the demo ledger's witnesses, exported log and proofs"
+    ),
 ) -> None:
     """Build a small demo town (3 buildings, ~200 premises with owners and residents). Safe to run again."""
     from zhkh.core.db import get_engine
@@ -36,7 +39,7 @@ def demo(
             f"--reset drops every table of {engine.url.render_as_string(hide_password=True)}; add --yes if you mean it"
         )
     console.print(Text.assemble(bold("zhkh demo"), f" on {engine.url.render_as_string(hide_password=True)}"))
-    report = run_demo(engine, reset=reset, bills_dir=bills)
+    report = run_demo(engine, reset=reset, bills_dir=bills, ledger_dir=ledger)
     _print(report)
 
 

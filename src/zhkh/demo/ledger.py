@@ -36,9 +36,7 @@ from zhkh.ledger.verify import directory_fetcher, verify_log
 from zhkh.ledger.witness import create_witness_app
 from zhkh.worker import fact_readers
 
-WITNESS_DIR = Path("var/demo-witnesses")
-EXPORT_DIR = Path("var/demo-ledger")
-PROOF_DIR = Path("var/demo-proofs")
+LEDGER_DIR = Path("var/demo-ledger")  # witnesses/ (their keys and state), log/ (the export), proofs/
 WITNESSES = ("witness-osszn", "witness-rso", "witness-council")  # three independent organisations
 QUORUM = 2
 
@@ -58,33 +56,35 @@ class LedgerReport:
     proofs: list[str] = field(default_factory=list)  # one line per verified proof file
 
 
-def forget_witnesses() -> None:
+def forget_witnesses(directory: Path = LEDGER_DIR) -> None:
     """For a demo started over: the witnesses' memory of the old log would (rightly) make them
     refuse the new one as a rewritten history."""
-    for state in WITNESS_DIR.glob("*.db*"):
+    for state in (directory / "witnesses").glob("*.db*"):
         state.unlink()
 
 
-def run_ledger_demo(engine: Engine) -> LedgerReport:
+def run_ledger_demo(engine: Engine, directory: Path = LEDGER_DIR) -> LedgerReport:
     settings = get_settings()
-    report = LedgerReport(origin=settings.ledger_origin, export_dir=str(EXPORT_DIR))
+    export_dir = directory / "log"
+    report = LedgerReport(origin=settings.ledger_origin, export_dir=str(export_dir))
     log_key = _key(Path(settings.ledger_key_file), settings.ledger_origin, ALG_ED25519)
-    witness_keys = [_key(WITNESS_DIR / f"{name}.key", name, ALG_COSIGNATURE_V1) for name in WITNESSES]
+    witness_dir = directory / "witnesses"
+    witness_keys = [_key(witness_dir / f"{name}.key", name, ALG_COSIGNATURE_V1) for name in WITNESSES]
     report.log_key = log_key.verifier.text
     report.witness_keys = [key.verifier.text for key in witness_keys]
     factory = session_factory(engine)
     report.appended = Sequencer(fact_readers()).run_once(factory)
-    with _witnesses(log_key, witness_keys) as witnesses:
+    with _witnesses(log_key, witness_keys, witness_dir) as witnesses:
         publisher = Publisher(log_key, settings.ledger_origin, witnesses, QUORUM, interval=0)
         publication_ = publisher.publish_if_due(factory)
     with session_scope(engine) as session:
         latest = store.latest_checkpoint(session)
         report.size = latest.size if latest else 0
-        report.exported = publication.export(session, EXPORT_DIR)
+        report.exported = publication.export(session, export_dir)
     report.cosigners = publication_.cosigners if publication_ else []
-    verified = verify_log(directory_fetcher(EXPORT_DIR), log_key.verifier, [k.verifier for k in witness_keys], QUORUM)
+    verified = verify_log(directory_fetcher(export_dir), log_key.verifier, [k.verifier for k in witness_keys], QUORUM)
     report.verified = f"{verified.checkpoint.size} entries, cosigned by {', '.join(verified.cosigners)}"
-    _resident_proof(engine, log_key, witness_keys, report)
+    _resident_proof(engine, log_key, witness_keys, directory / "proofs", report)
     return report
 
 
@@ -99,7 +99,9 @@ def _key(path: Path, name: str, algorithm: int) -> Signer:
     return signer
 
 
-def _resident_proof(engine: Engine, log_key: Signer, witness_keys: list[Signer], report: LedgerReport) -> None:
+def _resident_proof(
+    engine: Engine, log_key: Signer, witness_keys: list[Signer], proof_dir: Path, report: LedgerReport
+) -> None:
     """The proofs of the first account for the newest period it has entries in, checked offline
     the way the resident would (``zhkh ledger verify-proof``)."""
     with session_scope(engine) as session:
@@ -108,24 +110,24 @@ def _resident_proof(engine: Engine, log_key: Signer, witness_keys: list[Signer],
         newest = session.scalar(select(func.max(LedgerEntry.period)).where(LedgerEntry.commitment == committed))
         proofs = resident_proofs(session, account_id, number, newest) if newest else []
     report.proof_account = number
-    PROOF_DIR.mkdir(parents=True, exist_ok=True)
+    proof_dir.mkdir(parents=True, exist_ok=True)
     for proof in proofs:
         assert newest is not None
-        target = PROOF_DIR / f"{number}-{Period.of(newest)}-{proof.index}.tlog-proof"
+        target = proof_dir / f"{number}-{Period.of(newest)}-{proof.index}.tlog-proof"
         target.write_text(proof.bundle)
         opened = verify_resident_proof(proof.bundle, log_key.verifier, [k.verifier for k in witness_keys], QUORUM)
         report.proofs.append(f"{opened.entry['type']} at index {opened.index}: {target} verified")
 
 
 @contextmanager
-def _witnesses(log_key: Signer, witness_keys: list[Signer]) -> Iterator[list[Witness]]:
+def _witnesses(log_key: Signer, witness_keys: list[Signer], directory: Path) -> Iterator[list[Witness]]:
     """The three witnesses served on loopback for the duration of the block."""
     from zhkh.ledger.witness import cosigning_signer
 
     servers = []
     witnesses = []
     for key in witness_keys:
-        state = f"sqlite:///{WITNESS_DIR / key.name}.db"
+        state = f"sqlite:///{directory / key.name}.db"
         app = create_witness_app(key, {log_key.name: [log_key.verifier]}, state)
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

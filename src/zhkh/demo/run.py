@@ -13,7 +13,7 @@ from zhkh.core.db import session_scope
 from zhkh.core.importing import Importer, ImportSummary, run_import
 from zhkh.core.tabular import rows_from_records
 from zhkh.demo.billing import BillingReport, run_billing_demo
-from zhkh.demo.ledger import LedgerReport, forget_witnesses, run_ledger_demo
+from zhkh.demo.ledger import LEDGER_DIR, LedgerReport, forget_witnesses, run_ledger_demo
 from zhkh.demo.metering import MeteringReport, run_metering_demo
 from zhkh.demo.payments import BILLS_DIR, PaymentsReport, run_payments_demo
 from zhkh.demo.town import build_town
@@ -52,10 +52,12 @@ def reset_database(engine: Engine) -> None:
             connection.execute(text("DROP TABLE alembic_version"))
 
 
-def run_demo(engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR) -> DemoReport:
+def run_demo(
+    engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR, ledger_dir: Path = LEDGER_DIR
+) -> DemoReport:
     if reset:
         reset_database(engine)
-        forget_witnesses()
+        forget_witnesses(ledger_dir)
     upgrade(engine)
     town = build_town()
     steps: list[tuple[Importer, list[dict[str, object]]]] = [
@@ -72,7 +74,7 @@ def run_demo(engine: Engine, *, reset: bool = False, bills_dir: Path = BILLS_DIR
     metering = run_metering_demo(engine, town)
     billing = run_billing_demo(engine, town)
     payments = run_payments_demo(engine, bills_dir)
-    ledger = run_ledger_demo(engine)
+    ledger = run_ledger_demo(engine, ledger_dir)
     with session_scope(engine) as session:
         return DemoReport(summaries, _organisations(session), _buildings(session), metering, billing, payments, ledger)
 

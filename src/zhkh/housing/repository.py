@@ -85,11 +85,11 @@ def account_numbers(session: Session, account_ids: Collection[int]) -> dict[int,
     size = lookup_chunk(session)
     for start in range(0, len(wanted), size):
         query = select(Account.id, Account.number).where(one_of(Account.id, wanted[start : start + size], session))
-        numbers.update(session.execute(query).tuples().all())
+        numbers.update(session.execute(query).all())
     return numbers
 
 
 def organisation_inns(session: Session, organisation_ids: Collection[int]) -> dict[int, str]:
     """The INN of each organisation in ``organisation_ids`` (there are few organisations)."""
     query = select(Organisation.id, Organisation.inn).where(one_of(Organisation.id, sorted(organisation_ids), session))
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())  # Rows: (id, inn) pairs; a Result would pass for a mapping

@@ -15,6 +15,7 @@ from tests.conftest import use_database
 from zhkh.cli.main import run
 from zhkh.core.db import get_engine, session_scope
 from zhkh.housing.models import Account, Building, Organisation, Ownership
+from zhkh.ledger.models import LedgerEntry
 from zhkh.metering.messages import RawMessage, process_messages
 from zhkh.payments.models import Payment
 from zhkh.schema import alembic_config
@@ -163,8 +164,8 @@ def test_tokens_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.usefixtures("scratch_database")
 def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str, tmp_path: Path) -> None:
-    bills = tmp_path / "bills"
-    code, out, err = cli(capsys, "demo", "--bills", str(bills))
+    bills, ledger = tmp_path / "bills", tmp_path / "ledger"
+    code, out, err = cli(capsys, "demo", "--bills", str(bills), "--ledger", str(ledger))
     assert (code, err) == (0, "")
     assert "premises: 199 rows, 199 created" in out
     assert "device messages over" in out
@@ -185,8 +186,12 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str,
     assert payments > 500
     assert len(list(bills.glob("*.pdf"))) == accounts
     assert f"{accounts} bills (ЕПД" in out
+    entries = count(LedgerEntry)
+    assert entries > payments, "every payment, its allocation and every account's accruals are logged"
+    assert f"verified from the exported tiles: {entries} entries, cosigned by witness-" in out
+    assert out.count(" verified\n") >= 1, "one resident's proof checked offline"
 
-    code, out, _ = cli(capsys, "demo", "--bills", str(bills))
+    code, out, _ = cli(capsys, "demo", "--bills", str(bills), "--ledger", str(ledger))
     assert code == 0
     assert out.count("nothing changed") == 5, "organisations, buildings, premises, owners, meters"
     assert out.count("│ closed ") == 5
@@ -195,13 +200,16 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str,
     assert count(Account) == accounts
     assert count(Payment) == payments, "the same registries and statement again add nothing"
     assert "waiting for review: 0" in out
+    assert "0 money facts appended" in out
+    assert count(LedgerEntry) == entries
 
     if backend == "postgresql":
         refused = cli(capsys, "demo", "--reset")
         assert refused[0] == 1
         assert "add --yes" in refused[2]
-    code, out, _ = cli(capsys, "demo", "--reset", "--yes", "--bills", str(bills))
+    code, out, _ = cli(capsys, "demo", "--reset", "--yes", "--bills", str(bills), "--ledger", str(ledger))
     assert code == 0
+    assert "verified from the exported tiles" in out, "the witnesses forgot the old log with it"
     assert "premises: 199 rows, 199 created" in out
     assert count(Account) == accounts
 
