@@ -3,6 +3,8 @@ nothing written on refusal, the demo twice."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,6 +164,36 @@ def test_tokens_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli(capsys, "token", "revoke", "nobody")[0] == 1
 
 
+def assert_no_personal_data_in_the_log() -> None:
+    """Every entry of the log, scanned for every account number, payer, owner and address of the
+    registry. Numbers are looked for in the entries' values (a 64-digit hex commitment would
+    contain some 9-digit number by chance), names and addresses anywhere in the text."""
+    with session_scope() as session:
+        entries = [bytes(data).decode() for data in session.scalars(select(LedgerEntry.data))]
+        numbers = set(session.scalars(select(Account.number)))
+        names = {n for n in session.scalars(select(Account.payer)) if n} | set(session.scalars(select(Ownership.owner)))
+        addresses = set(session.scalars(select(Building.address)))
+    assert all((entries, numbers, names, addresses)), "the demo has a log and a registry to look for"
+    text = "\n".join(entries)
+    found = [name for name in names | addresses if name in text]
+    assert found == [], f"personal data in the ledger: {found[:5]}"
+    for entry in entries:
+        values = set(_scalars(json.loads(entry)))
+        assert not values & numbers, f"an account number in {entry}"
+        assert not {int(n) for n in numbers} & {v for v in values if isinstance(v, int)}
+
+
+def _scalars(value: object) -> Iterator[object]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _scalars(item)
+    else:
+        yield value
+
+
 @pytest.mark.usefixtures("scratch_database")
 def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str, tmp_path: Path) -> None:
     bills, ledger = tmp_path / "bills", tmp_path / "ledger"
@@ -190,6 +222,7 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str,
     assert entries > payments, "every payment, its allocation and every account's accruals are logged"
     assert f"verified from the exported tiles: {entries} entries, cosigned by witness-" in out
     assert out.count(" verified\n") >= 1, "one resident's proof checked offline"
+    assert_no_personal_data_in_the_log()
 
     code, out, _ = cli(capsys, "demo", "--bills", str(bills), "--ledger", str(ledger))
     assert code == 0
