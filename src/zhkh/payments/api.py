@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zhkh.core.api import Page, PageRequest, SessionDep, get_session
 from zhkh.core.config import Settings
-from zhkh.core.errors import Forbidden, InvalidInput
+from zhkh.core.errors import Forbidden, InvalidInput, NotFound
 from zhkh.core.money import format_rubles, parse_rubles
 from zhkh.core.periods import Period
+from zhkh.housing.repository import account_by_number
 from zhkh.identity.api import require_scope, resident_account
 from zhkh.identity.errors import InvalidToken, MissingScope
 from zhkh.identity.models import ApiToken
 from zhkh.identity.scopes import RESIDENT_SCOPE
 from zhkh.identity.service import authenticate
+from zhkh.ledger.proofs import resident_proofs
 from zhkh.payments.intake import record_cash
 from zhkh.payments.models import OnlineState, Payment, PaymentSource, ReviewState, UnmatchedPayment
 from zhkh.payments.online import (
@@ -43,6 +45,8 @@ from zhkh.payments.schemas import (
     AssignOut,
     CashIn,
     CashOut,
+    LedgerProofOut,
+    LedgerProofsOut,
     OnlinePaymentIn,
     OnlinePaymentOut,
     StatementOut,
@@ -340,3 +344,25 @@ def get_my_statement(
 ) -> StatementOut:
     """The resident's own statement."""
     return _statement(session, resident_account(token), first, last)
+
+
+@router.get("/api/v1/me/ledger-proofs", response_model=LedgerProofsOut)
+def get_my_ledger_proofs(
+    session: SessionDep,
+    token: Annotated[ApiToken, Depends(require_scope(RESIDENT_SCOPE))],
+    period: Annotated[str, Query(description="the billing period, YYYY-MM")],
+) -> LedgerProofsOut:
+    """The resident's entries of the period in the public ledger, each with its offline proof
+    (a tlog-proof that ``zhkh ledger verify-proof`` or any tlog tool checks; docs/ledger.md)."""
+    number = resident_account(token)
+    month = _month(period, "period")
+    assert month is not None
+    holder = account_by_number(session, number)
+    if holder is None:
+        raise NotFound(f"no account {number}")
+    proofs = resident_proofs(session, holder.id, number, month.first_day)
+    return LedgerProofsOut(
+        account=number,
+        period=str(month),
+        proofs=[LedgerProofOut(index=p.index, type=p.entry_type, tlog_proof=p.bundle) for p in proofs],
+    )

@@ -90,3 +90,15 @@ class StatementRowOut(BaseModel):
 class StatementOut(BaseModel):
     account: str
     rows: list[StatementRowOut]
+
+
+class LedgerProofOut(BaseModel):
+    index: int
+    type: str
+    tlog_proof: str  # the c2sp.org/tlog-proof@v1 text: save it as a .tlog-proof file
+
+
+class LedgerProofsOut(BaseModel):
+    account: str
+    period: str
+    proofs: list[LedgerProofOut]

@@ -25,11 +25,17 @@ from zhkh.app import create_app
 from zhkh.core.config import Settings
 from zhkh.finance import balances
 from zhkh.identity.service import create_token
+from zhkh.ledger import store
+from zhkh.ledger.checkpoint import Checkpoint
+from zhkh.ledger.note import generate_signer, sign_note
+from zhkh.ledger.proofs import verify_resident_proof
+from zhkh.ledger.sequencer import Sequencer
 from zhkh.payments.api import get_providers
 from zhkh.payments.models import OnlinePayment, OnlineState, Payment, PaymentSource, ReviewState, UnmatchedPayment
 from zhkh.payments.online import PaymentProvider, SandboxProvider
 from zhkh.payments.service import Incoming, take_in
 from zhkh.payments.statement import account_statement
+from zhkh.worker import fact_readers
 
 SECRET = "test-sandbox-secret"
 BASE = "http://platform.test"
@@ -448,3 +454,30 @@ def test_the_statement_over_the_api(client: TestClient, session: Session, charge
     unknown = client.get("/api/v1/statements/999", headers=bearer(session, ["payments:read"]))
     assert unknown.status_code == 404
     assert client.get("/api/v1/statements/1001", headers=bearer(session, ["housing:read"])).status_code == 403
+
+
+def test_a_resident_downloads_the_proofs_of_their_entries_in_the_ledger(client: TestClient, session: Session) -> None:
+    mine = bearer(session, ["resident"], "account:1001")
+    take_in(session, PaymentSource.CASH_DESK, [Incoming("api-l-1", 25000, date(2026, 5, 5), "1001")])
+    take_in(session, PaymentSource.CASH_DESK, [Incoming("api-l-2", 10000, date(2026, 5, 6), "1002")])
+    factory = sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint")
+    assert Sequencer(fact_readers()).run_once(factory) == 2
+    nothing_yet = client.get("/api/v1/me/ledger-proofs?period=2026-05", headers=mine)
+    assert (nothing_yet.status_code, nothing_yet.json()["error"]) == (404, "NotFound")
+
+    log = generate_signer("zhkh.test/ledger")
+    head = store.tree_head(session)
+    store.publish(session, head, sign_note(Checkpoint(log.name, head.size, head.root).format(), [log]).format(), 0)
+    answer = client.get("/api/v1/me/ledger-proofs?period=2026-05", headers=mine)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["account"], body["period"], [p["type"] for p in body["proofs"]]) == ("1001", "2026-05", ["payment"])
+    opened = verify_resident_proof(body["proofs"][0]["tlog_proof"], log.verifier)
+    assert (opened.account, opened.entry["type"], opened.index) == ("1001", "payment", body["proofs"][0]["index"])
+
+    june = client.get("/api/v1/me/ledger-proofs?period=2026-06", headers=mine)
+    assert june.json()["proofs"] == []
+    bad = client.get("/api/v1/me/ledger-proofs?period=May", headers=mine)
+    assert (bad.status_code, bad.json()["error"]) == (400, "InvalidInput")
+    operator = client.get("/api/v1/me/ledger-proofs?period=2026-05", headers=bearer(session, ["payments:read"]))
+    assert operator.status_code == 403
