@@ -35,7 +35,8 @@ def read_facts(session: Session, payloads: Sequence[dict[str, Any]]) -> list[Fac
         for kind, lines in _by_kind(payload["lines"]).items():
             shown = _summed(lines, inns)
             body = {"period": str(period), "lines": shown, "total": sum(line["kopecks"] for line in shown)}
-            facts.append(Fact(FACT_TYPES[kind], body, account_id, numbers[account_id], period.first_day))
+            corrects = tuple(sorted({Period.parse(line["corrects"]).first_day for line in shown if "corrects" in line}))
+            facts.append(Fact(FACT_TYPES[kind], body, account_id, numbers[account_id], period.first_day, corrects))
     return facts
 
 

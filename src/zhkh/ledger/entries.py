@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 SCHEMA_VERSION = 1
-RESERVED_KEYS = frozenset({"type", "v", "account"})
+RESERVED_KEYS = frozenset({"type", "v", "account", "corrects_entries"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Fact:
     account_id: int | None = None
     account_number: str | None = None  # needed for the commitment; never written to the entry
     period: date | None = None  # the billing period the fact concerns, to find a resident's entries
+    corrects: tuple[date, ...] = ()  # periods whose accrual entries of this account the fact corrects
 
     def __post_init__(self) -> None:
         clash = RESERVED_KEYS & set(self.body)
@@ -41,10 +42,14 @@ def canonical(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def entry_data(fact: Fact, commitment: bytes | None) -> bytes:
+def entry_data(fact: Fact, commitment: bytes | None, corrected: Mapping[date, int] | None = None) -> bytes:
+    """The entry of ``fact``; ``corrected`` maps each period it corrects to the index of that
+    period's accrual entry, which the entry then names (a correction references what it corrects)."""
     document: dict[str, Any] = {"type": fact.type, "v": SCHEMA_VERSION, **fact.body}
     if commitment is not None:
         document["account"] = commitment.hex()
+    if corrected:
+        document["corrects_entries"] = {f"{period:%Y-%m}": index for period, index in sorted(corrected.items())}
     return canonical(document)
 
 

@@ -71,7 +71,7 @@ class Sequencer:
             except Exception as exc:
                 span = f"{group[0].id}..{group[-1].id}" if len(group) > 1 else str(group[0].id)
                 raise UnreadableFact(f"outbox message(s) {span} ({topic}) could not be read: {exc}") from exc
-        head = store.append(session, prepare(session, facts))
+        head = store.append(session, prepare(session, facts, store.tree_size(session)))
         ids = [m.id for m in messages]
         session.execute(
             update(OutboxMessage)
@@ -83,13 +83,24 @@ class Sequencer:
         return len(facts)
 
 
-def prepare(session: Session, facts: Sequence[Fact]) -> list[store.NewEntry]:
-    """The facts as entries: each account named by its commitment, nothing else about it."""
+def prepare(session: Session, facts: Sequence[Fact], start: int) -> list[store.NewEntry]:
+    """The facts as entries from leaf index ``start`` on: each account named by its commitment,
+    nothing else about it; a correction names the index of each accrual entry it corrects,
+    whether logged before or earlier in this batch."""
     account_salts = salts(session, {f.account_id for f in facts if f.account_id is not None})
+    committed = [
+        commitment(account_salts[f.account_id], f.account_number)
+        if f.account_id is not None and f.account_number is not None
+        else None
+        for f in facts
+    ]
+    accruals = store.accrual_entries(
+        session, {(c, period) for f, c in zip(facts, committed, strict=True) if c for period in f.corrects}
+    )
     entries = []
-    for fact in facts:
-        committed = None
-        if fact.account_id is not None and fact.account_number is not None:
-            committed = commitment(account_salts[fact.account_id], fact.account_number)
-        entries.append(store.NewEntry(entry_data(fact, committed), committed, fact.period))
+    for index, (fact, account) in enumerate(zip(facts, committed, strict=True), start=start):
+        corrected = {p: accruals[(account, p)] for p in fact.corrects if account and (account, p) in accruals}
+        entries.append(store.NewEntry(entry_data(fact, account, corrected), account, fact.period))
+        if fact.type == "accrual" and account and fact.period:
+            accruals.setdefault((account, fact.period), index)
     return entries

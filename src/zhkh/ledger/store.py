@@ -8,7 +8,8 @@ stored right-edge tiles at every append: a process holds nothing another could m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
@@ -18,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import copy_rows
+from zhkh.core.db import lookup_chunk, one_of
 from zhkh.ledger.merkle import leaf_hash
 from zhkh.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerTile
 from zhkh.ledger.tiles import TILE_WIDTH, Tile, TileWriter, node_from_tiles
@@ -147,6 +149,28 @@ def entries(session: Session, start: int, end: int) -> list[bytes]:
         select(LedgerEntry.data).where(LedgerEntry.idx >= start, LedgerEntry.idx < end).order_by(LedgerEntry.idx)
     )
     return [bytes(data) for data in rows]
+
+
+def accrual_entries(session: Session, wanted: Collection[tuple[bytes, date]]) -> dict[tuple[bytes, date], int]:
+    """The index of the ``accrual`` entry of each (commitment, period) in ``wanted`` that the log
+    has: what a recalculation entry references."""
+    found: dict[tuple[bytes, date], int] = {}
+    commitments = sorted({c for c, _ in wanted})
+    size = lookup_chunk(session)
+    for start in range(0, len(commitments), size):
+        rows = session.execute(
+            select(LedgerEntry.idx, LedgerEntry.commitment, LedgerEntry.period, LedgerEntry.data)
+            .where(one_of(LedgerEntry.commitment, commitments[start : start + size], session))
+            .where(one_of(LedgerEntry.period, sorted({p for _, p in wanted}), session))
+            .order_by(LedgerEntry.idx)
+        )
+        for index, committed, period, data in rows:
+            if committed is None or period is None:
+                continue
+            key = (bytes(committed), period)
+            if key in wanted and key not in found and json.loads(data)["type"] == "accrual":
+                found[key] = index
+    return found
 
 
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
