@@ -1,0 +1,25 @@
+"""Fixtures of the ledger's integration tests: one set of three witness processes for the whole
+run (each test takes a log key they never saw), and sessions for the sequencer and publisher on
+the test's rolled-back connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.integration.ledger.support import Factory, Witnesses, factory_on, running_witnesses
+
+LOG_KEYS = 64
+
+
+@pytest.fixture(scope="session")
+def witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnesses]:
+    with running_witnesses(tmp_path_factory.mktemp("witnesses"), LOG_KEYS) as started:
+        yield started
+
+
+@pytest.fixture
+def factory(session: Session) -> Factory:
+    return factory_on(session)

@@ -1,0 +1,164 @@
+"""Shared helpers of the ledger tests: real witness processes (`zhkh witness serve`), fresh log
+keys they trust, a session factory on the test's rolled-back connection, synthetic entries, and
+a published log built with the real publisher."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from tests.servers import free_port, wait_until_serving
+from zhkh.ledger import store
+from zhkh.ledger.entries import canonical
+from zhkh.ledger.note import ALG_COSIGNATURE_V1, Signer, Verifier, generate_signer
+from zhkh.ledger.publisher import Publisher, Witness, witnesses_from
+from zhkh.ledger.witness import cosigning_signer
+
+Factory = Callable[[], Session]
+
+
+def factory_on(session: Session) -> Factory:
+    """Sessions on the test's own connection: what the sequencer and the publisher open with
+    ``session.begin()`` becomes a savepoint, and the whole test is still rolled back."""
+    session.flush()
+    connection = session.connection()
+
+    def make() -> Session:
+        return Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+    return make
+
+
+@dataclass
+class WitnessProcess:
+    signer: Signer
+    directory: Path
+    port: int
+    log_keys: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def verifier(self) -> Verifier:
+        return cosigning_signer(self.signer).verifier
+
+    @property
+    def database(self) -> str:
+        return f"sqlite:///{self.directory / 'witness.db'}"
+
+    def launch(self) -> None:
+        """Start the process (same key, same state database, same port every time)."""
+        key = self.directory / "witness.key"
+        if not key.exists():
+            key.write_text(self.signer.text + "\n")
+        self.starts += 1
+        log_path = self.directory / f"witness-{self.starts}.log"
+        command = ["witness", "serve", "--key", str(key), "--port", str(self.port), "--db", self.database]
+        for text in self.log_keys:
+            command += ["--log", text]
+        with log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "zhkh", *command], stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait(self) -> None:
+        assert self.process is not None
+        wait_until_serving(self.process, self.url, self.directory / f"witness-{self.starts}.log")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def log_text(self) -> str:
+        return "".join(path.read_text() for path in sorted(self.directory.glob("witness-*.log")))
+
+
+@dataclass
+class Witnesses:
+    """Three witness processes that trust every key of ``log_keys``; ``fresh_log()`` hands out a
+    log key no test used yet, so each test starts from witnesses that never saw its log."""
+
+    processes: list[WitnessProcess]
+    log_keys: list[Signer]
+    used: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def fresh_log(self) -> Signer:
+        assert self.used < len(self.log_keys), "the witness pool ran out of log keys: raise its size"
+        key = self.log_keys[self.used]
+        self.used += 1
+        return key
+
+    @property
+    def verifiers(self) -> list[Verifier]:
+        return [p.verifier for p in self.processes]
+
+    def config(self) -> list[Witness]:
+        """The witnesses as a publisher is configured with them (fresh objects: no sizes known)."""
+        return witnesses_from([(p.url, p.verifier.text) for p in self.processes])
+
+    def publisher(
+        self, log: Signer, quorum: int = 2, interval: float = 0.0, clock: Callable[[], float] | None = None
+    ) -> Publisher:
+        """A publisher of ``log`` (origin: its key name) asking these witnesses."""
+        publisher = Publisher(log, log.name, self.config(), quorum, interval=interval)
+        if clock is not None:
+            publisher.clock = clock
+        return publisher
+
+    def restart(self, *numbers: int) -> None:
+        for number in numbers:
+            self.processes[number].launch()
+        for number in numbers:
+            self.processes[number].wait()
+
+
+@contextmanager
+def running_witnesses(directory: Path, log_keys: int, count: int = 3) -> Iterator[Witnesses]:
+    """``count`` witness processes started together, trusting ``log_keys`` fresh log keys."""
+    keys = [generate_signer(f"zhkh.test/log-{n}") for n in range(log_keys)]
+    texts = [key.verifier.text for key in keys]
+    processes = []
+    for number in range(count):
+        home = directory / f"witness-{number}"
+        home.mkdir(parents=True)
+        signer = generate_signer(f"witness-{number}.test/w", ALG_COSIGNATURE_V1)
+        processes.append(WitnessProcess(signer, home, free_port(), texts))
+    witnesses = Witnesses(processes, keys)
+    try:
+        witnesses.restart(*range(count))
+        yield witnesses
+    finally:
+        for process in processes:
+            process.stop()
+
+
+# --- entries -----------------------------------------------------------------------------------
+
+
+def synthetic(number: int, tag: str = "a") -> bytes:
+    """A canonical entry that is not a money fact: enough to grow a tree."""
+    return canonical({"type": "test", "v": 1, "n": number, "tag": tag})
+
+
+def append_synthetic(session: Session, count: int, tag: str = "a") -> store.TreeHead:
+    store.take_lock(session)
+    start = store.tree_size(session)
+    return store.append(session, [store.NewEntry(synthetic(start + n, tag)) for n in range(count)])
+
+
+def sha256_hex(salt: bytes, number: str) -> str:
+    return hashlib.sha256(salt + number.encode()).hexdigest()
