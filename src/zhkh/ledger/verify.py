@@ -7,7 +7,7 @@ written by ``zhkh ledger export``), and checks:
    witnesses (each counted once);
 2. every entry bundle holds exactly the entries the tree needs, and every hash tile is exactly
    what those entries hash to: a changed, removed or reordered entry or hash shows up here,
-   named by its tile;
+   named by its tile, and so does a tile the log does not serve at all;
 3. the root of the tree the entries make is the signed root;
 4. the tree extends the last checkpoint this verifier trusted (same origin, not smaller, and the
    same root at the trusted size): a rollback or a fork shown to someone else shows up here.
@@ -41,6 +41,10 @@ class FetchFailed(DomainError):
     status_code = 502
 
 
+class Missing(FetchFailed):
+    """The log answered, and does not have the file (HTTP 404, no such file in an export)."""
+
+
 @dataclass(frozen=True)
 class Verified:
     checkpoint: Checkpoint
@@ -58,7 +62,8 @@ def http_fetcher(base_url: str, client: httpx.Client) -> Fetch:
         except httpx.HTTPError as exc:
             raise FetchFailed(f"could not fetch {base}/{path}: {exc}") from exc
         if response.status_code != 200:
-            raise FetchFailed(f"{base}/{path} answered {response.status_code}: {response.text[:200]}")
+            failure = Missing if response.status_code == 404 else FetchFailed
+            raise failure(f"{base}/{path} answered {response.status_code}: {response.text[:200]}")
         return response.content
 
     return fetch
@@ -68,6 +73,8 @@ def directory_fetcher(directory: Path) -> Fetch:
     def fetch(path: str) -> bytes:
         try:
             return (directory / path).read_bytes()
+        except FileNotFoundError as exc:
+            raise Missing(f"could not read {directory / path}: {exc.strerror}") from exc
         except OSError as exc:
             raise FetchFailed(f"could not read {directory / path}: {exc.strerror}") from exc
 
@@ -121,11 +128,27 @@ def verify_log(
     jobs: int = 8,
 ) -> Verified:
     note, checkpoint, cosigners = check_checkpoint(fetch("checkpoint"), log, witnesses, quorum)
-    leaves = _leaf_hashes(fetch, checkpoint.size, jobs)
-    _check_tiles(fetch, leaves, checkpoint, jobs)
+    covered = _covered(fetch, checkpoint.size)
+    leaves = _leaf_hashes(covered, checkpoint.size, jobs)
+    _check_tiles(covered, leaves, checkpoint, jobs)
     if trusted is not None:
         _check_extends(trusted, checkpoint, leaves)
     return Verified(checkpoint, note.format(), cosigners, trusted.size if trusted else None)
+
+
+def _covered(fetch: Fetch, size: int) -> Fetch:
+    """``fetch`` for the tiles of a signed tree: one the log does not have is a failure of the
+    log (its checkpoint covers data it cannot show), not of the network."""
+
+    def fetch_covered(path: str) -> bytes:
+        try:
+            return fetch(path)
+        except Missing as exc:
+            raise VerificationFailed(
+                f"the log does not serve {path}, which its checkpoint of size {size} covers ({exc.message})"
+            ) from exc
+
+    return fetch_covered
 
 
 def _leaf_hashes(fetch: Fetch, size: int, jobs: int) -> list[bytes]:
