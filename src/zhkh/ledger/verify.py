@@ -4,7 +4,7 @@
 written by ``zhkh ledger export``), and checks:
 
 1. the checkpoint is signed by the log's key, and cosigned by at least ``quorum`` of the given
-   witnesses (each counted once);
+   witnesses (each counted once; only cosignature/v1 keys are witnesses);
 2. every entry bundle holds exactly the entries the tree needs, and every hash tile is exactly
    what those entries hash to: a changed, removed or reordered entry or hash shows up here,
    named by its tile, and so does a tile the log does not serve at all;
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 
-from zhkh.core.errors import DomainError
+from zhkh.core.errors import DomainError, InvalidInput
 from zhkh.ledger.checkpoint import Checkpoint, parse_checkpoint
 from zhkh.ledger.merkle import Frontier, leaf_hash
-from zhkh.ledger.note import Note, NoteError, Verifier, parse_note, verified_by
+from zhkh.ledger.note import ALG_COSIGNATURE_V1, Note, NoteError, Verifier, parse_note, verified_by
 from zhkh.ledger.tiles import TileRef, TileWriter, decode_bundle, entry_bundles_of_tree, hash_tiles_of_tree
 
 Fetch = Callable[[str], bytes]
@@ -88,10 +88,22 @@ def fetcher(location: str, client: httpx.Client) -> Fetch:
     return directory_fetcher(Path(location))
 
 
+def check_witness_keys(witnesses: Sequence[Verifier]) -> None:
+    """Witnesses cosign with cosignature/v1 (type 0x04) keys: an Ed25519 note key given as a
+    witness (the log's own key, say) would count the log's signature as a cosignature."""
+    for witness in witnesses:
+        if witness.algorithm != ALG_COSIGNATURE_V1:
+            raise InvalidInput(
+                f"witness key {witness.name}+{witness.key_id.hex()} is not a cosignature/v1 (type 0x04) key; "
+                "a witness prints its key when it starts (zhkh witness serve)"
+            )
+
+
 def check_checkpoint(
     data: bytes | str, log: Verifier, witnesses: Sequence[Verifier], quorum: int
 ) -> tuple[Note, Checkpoint, list[str]]:
     """The checkpoint note's log signature and its quorum of cosignatures."""
+    check_witness_keys(witnesses)
     try:
         note = parse_note(data)
         if log not in verified_by(note, [log]):
