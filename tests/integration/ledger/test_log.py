@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text, update
@@ -94,7 +96,7 @@ class Published:
     first: Checkpoint  # the first checkpoint it published (size 200)
 
     def verify(self, client: TestClient, quorum: int = 2, trusted: Checkpoint | None = None) -> Verified:
-        fetch = http_fetcher("http://testserver/ledger", client)
+        fetch = http_fetcher("http://testserver/ledger", cast(httpx.Client, client))
         # One fetch at a time: the test client serves every request on the test's one connection.
         return verify_log(fetch, self.key.verifier, self.witnesses.verifiers, quorum, trusted, jobs=1)
 
@@ -277,7 +279,7 @@ def test_the_log_key_does_not_count_as_a_witness(session: Session, client: TestC
     not turn the log's signature into a cosignature."""
     note = stored_note(session)
     replace_note(session, Note(note.text, note.signatures[:1]))  # the log's signature alone
-    fetch = http_fetcher("http://testserver/ledger", client)
+    fetch = http_fetcher("http://testserver/ledger", cast(httpx.Client, client))
     with pytest.raises(InvalidInput, match="is not a cosignature/v1"):
         verify_log(fetch, log.key.verifier, [log.key.verifier], 1, jobs=1)
 
