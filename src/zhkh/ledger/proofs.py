@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhkh.core.errors import DomainError, NotFound
+from zhkh.core.errors import DomainError, InvalidInput, NotFound
 from zhkh.ledger import store
 from zhkh.ledger.bundle import ProofBundle, parse_bundle, verify_bundle
 from zhkh.ledger.checkpoint import Checkpoint
@@ -80,19 +80,42 @@ def verify_resident_proof(
     text: str | bytes, log: Verifier, witnesses: list[Verifier] | None = None, quorum: int = 0
 ) -> Opened:
     """Check a proof file offline: the checkpoint's signatures, the entry's inclusion, and that
-    the entry's commitment opens to the account named in the file."""
+    the entry's commitment opens to the account named in the file. ``ProofInvalid`` says what in
+    the proof is wrong; ``InvalidInput`` that the witness keys and quorum given cannot check any."""
     try:
         bundle = parse_bundle(text)
-        if bundle.extra is None:
-            raise ProofInvalid("the proof carries no entry (its extra data is missing)")
-        extra = json.loads(bundle.extra)
-        entry_text, account, salt = extra["entry"], extra["account"], bytes.fromhex(extra["salt"])
+    except NoteError as exc:
+        raise ProofInvalid(f"the proof does not verify: {exc}") from exc
+    entry_text, account, salt = _opening(bundle.extra)
+    try:
         checkpoint = verify_bundle(bundle, entry_text.encode(), log, witnesses or [], quorum)
     except (NoteError, ProofError) as exc:
         raise ProofInvalid(f"the proof does not verify: {exc}") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProofInvalid(f"the proof's extra data is not an entry with its opening: {exc}") from exc
-    entry = json.loads(entry_text)
-    if entry.get("account") != commitment(salt, account).hex():
+    except ValueError as exc:  # the witness keys or the quorum, not the proof
+        raise InvalidInput(f"the witness keys given cannot check a proof: {exc}") from exc
+    try:
+        entry = json.loads(entry_text)
+    except ValueError as exc:
+        raise ProofInvalid(f"the entry at index {bundle.index} is not JSON: {exc}") from exc
+    if not isinstance(entry, dict) or entry.get("account") != commitment(salt, account).hex():
         raise ProofInvalid(f"the entry at index {bundle.index} is not about account {account}: its commitment differs")
     return Opened(checkpoint, bundle.index, entry, account)
+
+
+def _opening(extra: bytes | None) -> tuple[str, str, bytes]:
+    """The entry, the account number and the salt the proof's extra data carries."""
+    if extra is None:
+        raise ProofInvalid("the proof carries no entry (its extra data is missing)")
+    problem = "the proof's extra data is not an entry with its opening"
+    try:
+        document = json.loads(extra)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ProofInvalid(f"{problem}: it is not JSON ({exc})") from exc
+    fields = ("entry", "account", "salt")
+    if not isinstance(document, dict) or not all(isinstance(document.get(name), str) for name in fields):
+        raise ProofInvalid(f"{problem}: it needs the strings {', '.join(fields)}")
+    try:
+        salt = bytes.fromhex(document["salt"])
+    except ValueError as exc:
+        raise ProofInvalid(f"{problem}: the salt is not hex ({exc})") from exc
+    return document["entry"], document["account"], salt
