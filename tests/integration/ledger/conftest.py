@@ -5,11 +5,12 @@ the test's rolled-back connection."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.integration.ledger.support import Factory, Witnesses, factory_on, running_witnesses
+from tests.integration.ledger.support import Factory, Witnesses, build_town, factory_on, running_witnesses
 
 LOG_KEYS = 64
 
@@ -23,3 +24,10 @@ def witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnesses]:
 @pytest.fixture
 def factory(session: Session) -> Factory:
     return factory_on(session)
+
+
+@pytest.fixture
+def town(session: Session, tmp_path: Path) -> dict[str, int]:
+    """Three accounts with their payers, owners and address (``support.build_town``), and a
+    billing catalogue; account ids by number."""
+    return build_town(session, tmp_path)

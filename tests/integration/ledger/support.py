@@ -11,10 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.builders import SUPPLIER_INN, building, import_rows, organisation, owner, premise
 from tests.servers import free_port, wait_until_serving
+from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
+from zhkh.housing.models import Account
 from zhkh.ledger import store
 from zhkh.ledger.entries import canonical
 from zhkh.ledger.note import ALG_COSIGNATURE_V1, Signer, Verifier, generate_signer
@@ -22,6 +27,66 @@ from zhkh.ledger.publisher import Publisher, Witness, witnesses_from
 from zhkh.ledger.witness import cosigning_signer
 
 Factory = Callable[[], Session]
+
+# Account numbers long enough that finding one inside an entry cannot be a coincidence.
+NUMBERS = ["5190337261", "5190337262", "5190337263"]
+PAYERS = ["Колокольцева Аглая Ипполитовна", "Вербицкий Платон Аристархович", "Оболенская Серафима Гавриловна"]
+OWNERS = ["Колокольцев Евграф Саввич", "Вербицкая Ариадна Львовна", "Оболенский Фрол Мартынович"]
+STRANGER = "Штольц Андрей Иванович"  # pays without an account number
+ADDRESS = "г. Тестовск, ул. Сиреневая, д. 17"
+
+
+def build_town(session: Session, tmp_path: Path, *, catalogue: bool = True) -> dict[str, int]:
+    """A manager and a water company; building B-1 with three flats, each with its payer and
+    owner; with ``catalogue``, the billing catalogue of the billing tests (so a period can be
+    run and closed). Returns account ids by number."""
+    import_rows(
+        session,
+        tmp_path,
+        OrganisationsImport(),
+        [organisation(), organisation(inn=SUPPLIER_INN, role="supplier", name="АО «Водоканал»")],
+    )
+    import_rows(session, tmp_path, BuildingsImport(), [building(address=ADDRESS)])
+    flats = [premise(account=number, premise=str(n), payer=PAYERS[n - 1]) for n, number in enumerate(NUMBERS, 1)]
+    import_rows(session, tmp_path, PremisesImport(), flats)
+    import_rows(session, tmp_path, OwnersImport(), [owner(premise=str(n), owner=OWNERS[n - 1]) for n in (1, 2, 3)])
+    if catalogue:
+        from tests.integration.billing.conftest import NORMS, SUPPLIED, TARIFFS, tariff_row
+        from zhkh.tariffs.imports import NormsImport, SuppliersImport, TariffsImport
+
+        suppliers = [
+            {"building_id": "B-1", "service": service, "supplier_inn": inn, "valid_from": "2025-01-01", "valid_to": ""}
+            for service, inn in SUPPLIED.items()
+        ]
+        import_rows(session, tmp_path, SuppliersImport(), suppliers)
+        import_rows(session, tmp_path, TariffsImport(), [tariff_row(*row) for row in TARIFFS])
+        norms = [
+            {"service": s, "value": v, "unit": u, "valid_from": "2017-01-01", "valid_to": "", "building_id": ""}
+            for s, v, u in NORMS
+        ]
+        import_rows(session, tmp_path, NormsImport(), norms)
+    return dict(session.execute(select(Account.number, Account.id)).all())
+
+
+def accrued_message(session: Session, account_id: int, period: str, amount: int = 31000) -> None:
+    """A billing.accrued message as ``billing.service._announce_accruals`` writes one: a charge,
+    a benefit and two lines recalculating February."""
+    from zhkh.core.outbox import emit
+    from zhkh.housing.models import Organisation
+
+    supplier = session.scalars(select(Organisation.id).where(Organisation.inn == SUPPLIER_INN)).one()
+    lines: list[dict[str, Any]] = [
+        {"line_id": 900001, "service": "cold_water", "zone": 0, "supplier_id": supplier, "kind": "charge",
+         "amount": amount, "corrects_period": None},
+        {"line_id": 900002, "service": "cold_water", "zone": 0, "supplier_id": supplier, "kind": "benefit",
+         "amount": -amount // 2, "corrects_period": None},
+        {"line_id": 900003, "service": "hot_water", "zone": 0, "supplier_id": supplier, "kind": "recalculation",
+         "amount": -2100, "corrects_period": "2026-02"},
+        {"line_id": 900004, "service": "hot_water", "zone": 0, "supplier_id": supplier, "kind": "recalculation",
+         "amount": 700, "corrects_period": "2026-02"},
+    ]  # fmt: skip
+    total = sum(line["amount"] for line in lines)
+    emit(session, "billing.accrued", {"period": period, "account_id": account_id, "total": total, "lines": lines})
 
 
 def factory_on(session: Session) -> Factory:

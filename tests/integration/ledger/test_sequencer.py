@@ -17,16 +17,26 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tests.builders import SUPPLIER_INN, building, import_rows, organisation, owner, premise
-from tests.integration.billing.conftest import MARCH, NORMS, SUPPLIED, TARIFFS, tariff_row
-from tests.integration.ledger.support import Factory, factory_on, sha256_hex
+from tests.builders import building, import_rows, organisation, premise
+from tests.integration.billing.conftest import MARCH
+from tests.integration.ledger.support import (
+    ADDRESS,
+    NUMBERS,
+    OWNERS,
+    PAYERS,
+    STRANGER,
+    Factory,
+    accrued_message,
+    factory_on,
+    sha256_hex,
+)
 from zhkh.billing.models import AccrualLine
 from zhkh.billing.service import close_period, run_billing
 from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.core.periods import Period
 from zhkh.finance.models import Posting
-from zhkh.housing.imports import BuildingsImport, OrganisationsImport, OwnersImport, PremisesImport
-from zhkh.housing.models import Account, Organisation
+from zhkh.housing.imports import BuildingsImport, OrganisationsImport, PremisesImport
+from zhkh.housing.models import Account
 from zhkh.ledger import store
 from zhkh.ledger.entries import canonical, floats_in
 from zhkh.ledger.models import AccountSalt, LedgerEntry
@@ -37,62 +47,9 @@ from zhkh.payments.models import PaymentSource, UnmatchedPayment
 from zhkh.payments.penalties import charge_penalties
 from zhkh.payments.remittance import remit
 from zhkh.payments.service import Incoming, take_in
-from zhkh.tariffs.imports import NormsImport, SuppliersImport, TariffsImport
 from zhkh.worker import fact_readers
 
-# Account numbers long enough that finding one inside an entry cannot be a coincidence.
-NUMBERS = ["5190337261", "5190337262", "5190337263"]
-PAYERS = ["Колокольцева Аглая Ипполитовна", "Вербицкий Платон Аристархович", "Оболенская Серафима Гавриловна"]
-OWNERS = ["Колокольцев Евграф Саввич", "Вербицкая Ариадна Львовна", "Оболенский Фрол Мартынович"]
-STRANGER = "Штольц Андрей Иванович"  # pays without an account number
-ADDRESS = "г. Тестовск, ул. Сиреневая, д. 17"
 MONEY_TYPES = {"accrual", "benefit", "recalculation", "payment", "allocation", "penalty", "remittance"}
-
-
-@pytest.fixture
-def town(session: Session, tmp_path: Path) -> dict[str, int]:
-    """A manager and a water company; building B-1 with three flats, each with its payer and
-    owner; the billing catalogue of the billing tests. Returns account ids by number."""
-    import_rows(
-        session,
-        tmp_path,
-        OrganisationsImport(),
-        [organisation(), organisation(inn=SUPPLIER_INN, role="supplier", name="АО «Водоканал»")],
-    )
-    import_rows(session, tmp_path, BuildingsImport(), [building(address=ADDRESS)])
-    flats = [premise(account=number, premise=str(n), payer=PAYERS[n - 1]) for n, number in enumerate(NUMBERS, 1)]
-    import_rows(session, tmp_path, PremisesImport(), flats)
-    import_rows(session, tmp_path, OwnersImport(), [owner(premise=str(n), owner=OWNERS[n - 1]) for n in (1, 2, 3)])
-    suppliers = [
-        {"building_id": "B-1", "service": service, "supplier_inn": inn, "valid_from": "2025-01-01", "valid_to": ""}
-        for service, inn in SUPPLIED.items()
-    ]
-    import_rows(session, tmp_path, SuppliersImport(), suppliers)
-    import_rows(session, tmp_path, TariffsImport(), [tariff_row(*row) for row in TARIFFS])
-    norms = [
-        {"service": s, "value": v, "unit": u, "valid_from": "2017-01-01", "valid_to": "", "building_id": ""}
-        for s, v, u in NORMS
-    ]
-    import_rows(session, tmp_path, NormsImport(), norms)
-    return dict(session.execute(select(Account.number, Account.id)).all())
-
-
-def benefit_and_recalculation(session: Session, account_id: int) -> None:
-    """A billing.accrued message as ``billing.service._announce_accruals`` writes one, for an
-    account with a benefit and a recalculation of February (which this town never billed)."""
-    supplier = session.scalars(select(Organisation.id).where(Organisation.inn == SUPPLIER_INN)).one()
-    lines: list[dict[str, Any]] = [
-        {"line_id": 900001, "service": "cold_water", "zone": 0, "supplier_id": supplier, "kind": "charge",
-         "amount": 31000, "corrects_period": None},
-        {"line_id": 900002, "service": "cold_water", "zone": 0, "supplier_id": supplier, "kind": "benefit",
-         "amount": -15500, "corrects_period": None},
-        {"line_id": 900003, "service": "hot_water", "zone": 0, "supplier_id": supplier, "kind": "recalculation",
-         "amount": -2100, "corrects_period": "2026-02"},
-        {"line_id": 900004, "service": "hot_water", "zone": 0, "supplier_id": supplier, "kind": "recalculation",
-         "amount": 700, "corrects_period": "2026-02"},
-    ]  # fmt: skip
-    total = sum(line["amount"] for line in lines)
-    emit(session, "billing.accrued", {"period": "2026-04", "account_id": account_id, "total": total, "lines": lines})
 
 
 @pytest.fixture
@@ -109,7 +66,7 @@ def money_facts(session: Session, town: dict[str, int]) -> dict[str, int]:
             Incoming("c-3", 7000, date(2026, 4, 22), None, payer=STRANGER, unmatched_reason="no account number"),
         ],
     )
-    benefit_and_recalculation(session, town[NUMBERS[2]])
+    accrued_message(session, town[NUMBERS[2]], "2026-04")
     charge_penalties(session, Period(2026, 6))
     remit(session, date(2026, 4, 25))
     take_in(session, PaymentSource.CASH_DESK, [Incoming("c-4", 2500, date(2026, 6, 2), NUMBERS[2], payer=PAYERS[2])])
