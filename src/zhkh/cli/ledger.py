@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from zhkh.cli.options import period_value
@@ -62,17 +61,17 @@ def info() -> None:
     with session_scope() as session:
         size = store.tree_size(session)
         latest = store.latest_checkpoint(session)
-    table = Table(show_header=False, box=None)
-    table.add_row("origin", settings.ledger_origin)
-    table.add_row("entries", str(size))
-    table.add_row("published", f"{latest.size} entries, cosigned by {latest.cosigners}" if latest else "nothing yet")
-    table.add_row(
-        "verifier key", _verifier_text(key_file) or f"no key: run zhkh ledger keygen {settings.ledger_origin}"
-    )
-    for witness in settings.ledger_witnesses:
-        table.add_row("witness", f"{witness.key} at {witness.url}")
-    table.add_row("quorum", f"{settings.witness_quorum} of {len(settings.ledger_witnesses)}")
-    console.print(table)
+    rows = [
+        ("origin", settings.ledger_origin),
+        ("entries", str(size)),
+        ("published", f"{latest.size} entries, cosigned by {latest.cosigners}" if latest else "nothing yet"),
+        ("verifier key", _verifier_text(key_file) or f"no key: run zhkh ledger keygen {settings.ledger_origin}"),
+        *(("witness", f"{witness.key} at {witness.url}") for witness in settings.ledger_witnesses),
+        ("quorum", f"{settings.witness_quorum} of {len(settings.ledger_witnesses)}"),
+    ]
+    # Plain lines, never a table: keys are copied from here whole, and a table cuts them to fit.
+    for label, value in rows:
+        console.print(f"{label:<13} {value}")
 
 
 @app.command("export")
