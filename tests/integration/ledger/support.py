@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -209,6 +211,101 @@ def running_witnesses(directory: Path, log_keys: int, count: int = 3) -> Iterato
     finally:
         for process in processes:
             process.stop()
+
+
+class WitnessThread(WitnessProcess):
+    """The same witness app served by uvicorn in a thread of the test process: for tests that need
+    a cosigned log but test something else (no process to start, so no second of imports)."""
+
+    server: Any = None
+    thread: threading.Thread | None = None
+
+    def launch(self) -> None:
+        import uvicorn
+
+        from zhkh.ledger.note import parse_verifier_key
+        from zhkh.ledger.witness import create_witness_app
+
+        logs: dict[str, list[Verifier]] = {}
+        for text in self.log_keys:
+            verifier = parse_verifier_key(text)
+            logs.setdefault(verifier.name, []).append(verifier)
+        app = create_witness_app(self.signer, logs, self.database)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="none")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread is not None
+            assert self.thread.is_alive(), "the witness thread stopped"
+            assert time.monotonic() < deadline, "the witness thread did not start"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+        self.thread = None
+
+
+@contextmanager
+def threaded_witnesses(directory: Path, log_keys: int = 1, count: int = 3) -> Iterator[Witnesses]:
+    """``count`` witnesses in threads of this process, trusting ``log_keys`` fresh log keys."""
+    keys = [generate_signer(f"zhkh.test/log-{n}") for n in range(log_keys)]
+    servers: list[WitnessProcess] = []
+    for number in range(count):
+        home = directory / f"witness-{number}"
+        home.mkdir(parents=True)
+        signer = generate_signer(f"witness-{number}.test/w", ALG_COSIGNATURE_V1)
+        servers.append(WitnessThread(signer, home, free_port(), [key.verifier.text for key in keys]))
+    witnesses = Witnesses(servers, keys)
+    try:
+        witnesses.restart(*range(count))
+        yield witnesses
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def publish_town(url: str, tmp_path: Path, witnesses: Witnesses, log: Signer) -> int:
+    """On the committed database at ``url``: the town, April's accruals of every account and
+    payments of two, logged and published with a quorum of 2; returns the published size."""
+    from datetime import date
+
+    from sqlalchemy.orm import sessionmaker
+
+    from zhkh.core import db
+    from zhkh.ledger.sequencer import Sequencer
+    from zhkh.payments.models import PaymentSource
+    from zhkh.payments.service import Incoming, take_in
+    from zhkh.worker import fact_readers
+
+    engine = db.create_db_engine(url)
+    try:
+        with Session(engine) as session:
+            town = build_town(session, tmp_path, catalogue=False)
+            for number in NUMBERS:
+                accrued_message(session, town[number], "2026-04")
+            take_in(
+                session,
+                PaymentSource.CASH_DESK,
+                [
+                    Incoming("t-1", 12000, date(2026, 4, 12), NUMBERS[0], payer=PAYERS[0]),
+                    Incoming("t-2", 3000, date(2026, 4, 13), NUMBERS[1], payer=PAYERS[1]),
+                ],
+            )
+            session.commit()
+        factory = sessionmaker(engine, expire_on_commit=False)
+        Sequencer(fact_readers()).run_once(factory)
+        result = witnesses.publisher(log).publish_if_due(factory)
+        assert result is not None
+        assert result.published, result.failures
+        return result.size
+    finally:
+        engine.dispose()
 
 
 # --- entries -----------------------------------------------------------------------------------
