@@ -58,12 +58,13 @@ def resident_proofs(session: Session, account_id: int, account_number: str, peri
         .where(LedgerEntry.commitment == committed, LedgerEntry.period == period, LedgerEntry.idx < latest.size)
         .order_by(LedgerEntry.idx)
     ).all()
-    nodes = store.node_reader(session)
+    tiles = store.TileReader(session)
     opening = {"account": account_number, "salt": salt.hex()}
     proofs = []
     for index, data in rows:
+        tiles.prefetch(index, latest.size)
         extra = canonical({"entry": bytes(data).decode(), **opening})
-        bundle = ProofBundle(index, tuple(inclusion_proof(index, latest.size, nodes)), latest.note, extra)
+        bundle = ProofBundle(index, tuple(inclusion_proof(index, latest.size, tiles.node)), latest.note, extra)
         proofs.append(ResidentProof(index, bytes(data), bundle.format()))
     return proofs
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from zhkh.core.bulk import copy_rows
 from zhkh.core.db import lookup_chunk, one_of
 from zhkh.ledger.merkle import leaf_hash
 from zhkh.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerTile
-from zhkh.ledger.tiles import TILE_WIDTH, Tile, TileWriter, node_from_tiles
+from zhkh.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileWriter, node_from_tiles
 
 HASH_BYTES = 32
 APPEND_LOCK = 0x7A686B6C01  # an arbitrary constant: the advisory lock held while appending
@@ -118,25 +118,45 @@ def _store_tiles(session: Session, tiles: Sequence[Tile]) -> None:
 
 
 class TileReader:
-    """Reads hash tiles for proofs. Full tiles never change, so they are kept (up to
-    ``capacity``); partial tiles are read again each time."""
+    """Reads hash tiles for proofs, keeping what it read (up to ``capacity`` tiles). Full tiles
+    never change; a partial tile only grows (each version is a prefix of the next), so a kept
+    one is read again only when a node needs more of it than it has."""
 
     def __init__(self, session: Session, capacity: int = 4096) -> None:
         self.session = session
         self.capacity = capacity
-        self.full: dict[tuple[int, int], bytes] = {}
-
-    def __call__(self, level: int, index: int) -> bytes:
-        cached = self.full.get((level, index))
-        if cached is not None:
-            return cached
-        data = read_tile(self.session, level, index)
-        if len(data) == TILE_WIDTH * HASH_BYTES and len(self.full) < self.capacity:
-            self.full[(level, index)] = data
-        return data
+        self.tiles: dict[tuple[int, int], bytes] = {}
 
     def node(self, level: int, index: int) -> bytes:
-        return node_from_tiles(level, index, self)
+        tile_level, height = divmod(level, TILE_HEIGHT)
+        tile_index, offset = divmod(index << height, TILE_WIDTH)
+        needed = (offset + (1 << height)) * HASH_BYTES
+        key = (tile_level, tile_index)
+        data = self.tiles.get(key, b"")
+        if len(data) < needed:
+            data = read_tile(self.session, tile_level, tile_index)
+            if key in self.tiles or len(self.tiles) < self.capacity:
+                self.tiles[key] = data
+        return node_from_tiles(level, index, lambda _level, _index: data)
+
+    def prefetch(self, index: int, size: int) -> None:
+        """Read in one query the tiles a proof about leaf ``index`` in a tree of ``size`` mostly
+        needs: the tile on the leaf's path at every tile level, and the right edge's."""
+        wanted: set[tuple[int, int]] = set()
+        level, leaf, count = 0, index, size
+        while count:
+            wanted |= {(level, leaf // TILE_WIDTH), (level, (count - 1) // TILE_WIDTH)}
+            level, leaf, count = level + 1, leaf // TILE_WIDTH, count // TILE_WIDTH
+        missing = [key for key in wanted if key not in self.tiles]
+        if not missing:
+            return
+        rows = self.session.execute(
+            select(LedgerTile.level, LedgerTile.idx, LedgerTile.hashes).where(
+                tuple_(LedgerTile.level, LedgerTile.idx).in_(missing)
+            )
+        )
+        for tile_level, tile_index, hashes in rows:
+            self.tiles[(tile_level, tile_index)] = bytes(hashes)
 
 
 def node_reader(session: Session) -> Callable[[int, int], bytes]:
