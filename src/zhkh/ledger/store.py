@@ -9,7 +9,7 @@ stored right-edge tiles at every append: a process holds nothing another could m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
@@ -87,14 +87,28 @@ def append(session: Session, entries: Sequence[NewEntry]) -> TreeHead:
     writer = TileWriter(size, edge(session, size))
     if not entries:
         return TreeHead(size, writer.root())
-    copy_rows(
-        session,
-        cast(Table, LedgerEntry.__table__),
-        ("idx", "data", "commitment", "period"),
-        ((size + offset, e.data, e.commitment, e.period) for offset, e in enumerate(entries)),
-    )
+    _write_entries(session, ((size + offset, e.data, e.commitment, e.period) for offset, e in enumerate(entries)))
     _store_tiles(session, writer.append([leaf_hash(e.data) for e in entries]))
     return TreeHead(writer.size, writer.root())
+
+
+ENTRY_COLUMNS = ("idx", "data", "commitment", "period")
+
+
+def _write_entries(session: Session, rows: Iterable[tuple[int, bytes, bytes | None, date | None]]) -> None:
+    """Binary COPY on PostgreSQL: text COPY would spell every byte of the entries in hex (a
+    third more time at a million entries); a batched insert elsewhere."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        copy_rows(session, cast(Table, LedgerEntry.__table__), ENTRY_COLUMNS, rows)
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    statement = f"COPY ledger_entries ({', '.join(ENTRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(["int8", "bytea", "bytea", "date"])
+        for row in rows:
+            copy.write_row(row)
 
 
 def _store_tiles(session: Session, tiles: Sequence[Tile]) -> None:
