@@ -122,14 +122,16 @@ class Publisher:
     def _ask_all(
         self, note: str, body: str, size: int, nodes: Callable[[int, int], bytes], published_size: int
     ) -> list[Answer]:
-        """Ask every witness; a witness that knew another size (409) is asked once more with a
-        proof from that size. Proofs are computed here: the session is not shared with threads."""
+        """Ask every witness; a witness that knew another size (a 409 with its size) is asked once
+        more with a proof from that size. A 409 without a size is a refusal (a fork it keeps as
+        evidence): asking again would only repeat it. Proofs are computed here: the session is
+        not shared with threads."""
         requests = {id(w): self._request(w, note, size, nodes, published_size) for w in self.witnesses}
         answers = self._send(requests, body)
         retry = {
             id(a.witness): self._request(a.witness, note, size, nodes, published_size)
             for a in answers
-            if a.status == 409
+            if a.status == 409 and a.size is not None
         }
         if retry:
             again = {id(a.witness): a for a in self._send(retry, body)}
