@@ -92,6 +92,8 @@ def grow(url: str, witnesses: Witnesses, log: Signer, entries: int) -> int:
         engine.dispose()
 
 
+# Processes are slow to start: one backend here (the integration tests cover both).
+@pytest.mark.parametrize("backend", ["postgresql"])
 def test_verify_a_served_log_twice_as_it_grows(
     served: Served, scratch_database: str, witnesses: Witnesses, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.integration.ledger.support import Factory, Witnesses, build_town, factory_on, running_witnesses
 
-LOG_KEYS = 64
+LOG_KEYS = 200
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +28,12 @@ def factory(session: Session) -> Factory:
 
 @pytest.fixture
 def town(session: Session, tmp_path: Path) -> dict[str, int]:
-    """Three accounts with their payers, owners and address (``support.build_town``), and a
-    billing catalogue; account ids by number."""
+    """Three accounts with their payers, owners and address (``support.build_town``); account
+    ids by number."""
+    return build_town(session, tmp_path, catalogue=False)
+
+
+@pytest.fixture
+def billed_town(session: Session, tmp_path: Path) -> dict[str, int]:
+    """``town`` with the billing catalogue of the billing tests: a period can be run and closed."""
     return build_town(session, tmp_path)

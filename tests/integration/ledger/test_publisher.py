@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PostgresServer
-from tests.integration.ledger.support import Factory, Witnesses, append_synthetic
+from tests.integration.ledger.support import Factory, Witnesses, append_synthetic, factory_on
 from zhkh.core import db
 from zhkh.ledger import merkle, store
 from zhkh.ledger.checkpoint import parse_checkpoint
@@ -144,9 +144,11 @@ def stoppable(witnesses: Witnesses) -> Iterator[Witnesses]:
 
 
 def test_a_quorum_keeps_the_log_going_and_restarted_witnesses_catch_up(
-    session: Session, factory: Factory, stoppable: Witnesses
+    postgres_session: Session, stoppable: Witnesses
 ) -> None:
-    witnesses = stoppable
+    """On PostgreSQL only: restarting processes is slow, and every other publisher test runs on
+    both backends."""
+    session, factory, witnesses = postgres_session, factory_on(postgres_session), stoppable
     log = witnesses.fresh_log()
     publisher = witnesses.publisher(log, quorum=2)
     append_synthetic(session, 3)
@@ -240,7 +242,8 @@ def test_another_history_under_the_same_key_is_refused(
     assert honest.published
 
     rewrite(other_log, forged_size)
-    forged = witnesses.publisher(log, quorum=1).publish_if_due(other_log)
+    forger = witnesses.publisher(log, quorum=1)
+    forged = forger.publish_if_due(other_log)
     assert forged is not None
     assert (forged.size, forged.published, forged.cosigners) == (forged_size, False, [])
     assert sorted(forged.failures) == sorted(v.name for v in witnesses.verifiers)
@@ -250,6 +253,12 @@ def test_another_history_under_the_same_key_is_refused(
     for reason in forged.failures.values():
         assert refusal in reason, forged.failures
     assert evidence_count(witnesses, log.name) == [evidence] * 3, "a signed contradiction is kept as evidence"
+
+    # Asked again, knowing each witness's size now: one request each, refused again, once.
+    again = forger.publish_if_due(other_log)
+    assert again is not None
+    assert (again.published, again.cosigners) == (False, [])
+    assert evidence_count(witnesses, log.name) == [2 * evidence] * 3, "a refusal is not a reason to ask twice"
 
     append_synthetic(session, 2)
     honest = witnesses.publisher(log).publish_if_due(factory)

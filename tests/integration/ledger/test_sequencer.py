@@ -53,7 +53,7 @@ MONEY_TYPES = {"accrual", "benefit", "recalculation", "payment", "allocation", "
 
 
 @pytest.fixture
-def money_facts(session: Session, town: dict[str, int]) -> dict[str, int]:
+def money_facts(session: Session, billed_town: dict[str, int]) -> dict[str, int]:
     """Every producer of money facts, once, in an order that interleaves their topics."""
     run_billing(session, MARCH)
     close_period(session, MARCH)
@@ -66,12 +66,12 @@ def money_facts(session: Session, town: dict[str, int]) -> dict[str, int]:
             Incoming("c-3", 7000, date(2026, 4, 22), None, payer=STRANGER, unmatched_reason="no account number"),
         ],
     )
-    accrued_message(session, town[NUMBERS[2]], "2026-04")
+    accrued_message(session, billed_town[NUMBERS[2]], "2026-04")
     charge_penalties(session, Period(2026, 6))
     remit(session, date(2026, 4, 25))
     take_in(session, PaymentSource.CASH_DESK, [Incoming("c-4", 2500, date(2026, 6, 2), NUMBERS[2], payer=PAYERS[2])])
     session.flush()
-    return town
+    return billed_town
 
 
 def sequence(session: Session, factory: Factory, batch: int = 20_000) -> int:
