@@ -27,6 +27,7 @@ from zhkh.core.outbox import OutboxMessage
 from zhkh.ledger import store
 from zhkh.ledger.commitments import commitment, salts
 from zhkh.ledger.entries import Fact, entry_data
+from zhkh.ledger.tiles import MAX_ENTRY_SIZE
 
 log = logging.getLogger("zhkh.ledger")
 
@@ -71,15 +72,20 @@ class Sequencer:
 
     def _append_batch(self, session: Session, messages: list[Row[Any]]) -> int:
         facts: list[Fact] = []
+        spans: list[tuple[str, int]] = []  # each group of messages and the number of its facts
         # Consecutive messages of one topic are read together; the log keeps the outbox's order.
         for topic, run in groupby(messages, key=lambda m: m.topic):
             group = list(run)
+            span = f"{group[0].id}..{group[-1].id}" if len(group) > 1 else str(group[0].id)
             try:
-                facts.extend(self.readers[topic](session, [m.payload for m in group]))
+                read = self.readers[topic](session, [m.payload for m in group])
             except Exception as exc:
-                span = f"{group[0].id}..{group[-1].id}" if len(group) > 1 else str(group[0].id)
                 raise UnreadableFact(f"outbox message(s) {span} ({topic}) could not be read: {exc}") from exc
-        head = store.append(session, prepare(session, facts, store.tree_size(session)))
+            facts.extend(read)
+            spans.append((f"{span} ({topic})", len(read)))
+        entries = prepare(session, facts, store.tree_size(session))
+        _check_sizes(entries, spans)
+        head = store.append(session, entries)
         ids = [m.id for m in messages]
         session.execute(
             update(OutboxMessage)
@@ -89,6 +95,20 @@ class Sequencer:
         )
         log.info("ledger: %d messages, %d entries, size %d", len(messages), len(facts), head.size)
         return len(facts)
+
+
+def _check_sizes(entries: Sequence[store.NewEntry], spans: Sequence[tuple[str, int]]) -> None:
+    """An entry bundle prefixes each entry with a uint16 length (tlog-tiles): a longer entry
+    could be appended but never served, exported or verified, and the log cannot drop it."""
+    start = 0
+    for span, count in spans:
+        for entry in entries[start : start + count]:
+            if len(entry.data) > MAX_ENTRY_SIZE:
+                raise UnreadableFact(
+                    f"outbox message(s) {span} make an entry of {len(entry.data)} bytes; "
+                    f"an entry is at most {MAX_ENTRY_SIZE} bytes (tlog-tiles)"
+                )
+        start += count
 
 
 @contextmanager

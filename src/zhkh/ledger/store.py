@@ -22,7 +22,7 @@ from zhkh.core.bulk import copy_rows
 from zhkh.core.db import lookup_chunk, one_of
 from zhkh.ledger.merkle import leaf_hash
 from zhkh.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerTile
-from zhkh.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, Tile, TileWriter, node_from_tiles
+from zhkh.ledger.tiles import MAX_ENTRY_SIZE, TILE_HEIGHT, TILE_WIDTH, Tile, TileWriter, node_from_tiles
 
 HASH_BYTES = 32
 APPEND_LOCK = 0x7A686B6C01  # an arbitrary constant: the advisory lock held while appending
@@ -82,7 +82,11 @@ def tree_head(session: Session) -> TreeHead:
 
 
 def append(session: Session, entries: Sequence[NewEntry]) -> TreeHead:
-    """Append ``entries`` at the end of the log (the caller holds the append lock)."""
+    """Append ``entries`` at the end of the log (the caller holds the append lock). An entry
+    longer than an entry bundle can carry (65,535 bytes) is refused: it could never be served."""
+    for entry in entries:
+        if len(entry.data) > MAX_ENTRY_SIZE:
+            raise ValueError(f"an entry of {len(entry.data)} bytes; an entry is at most {MAX_ENTRY_SIZE} bytes")
     size = tree_size(session)
     writer = TileWriter(size, edge(session, size))
     if not entries:
