@@ -319,3 +319,12 @@ def test_a_missing_or_changed_file_of_an_export(session: Session, log: Published
     tile.write_bytes(flip_byte(tile.read_bytes(), 100))
     with pytest.raises(VerificationFailed, match="hash tile tile/0/000 does not match"):
         verify_log(fetch, log.key.verifier, log.witnesses.verifiers, 2)
+
+
+def test_an_entry_too_long_for_a_bundle_is_never_appended(session: Session) -> None:
+    append_synthetic(session, 2)
+    longest = store.NewEntry(b"x" * 65535)
+    with pytest.raises(ValueError, match="an entry of 65536 bytes; an entry is at most 65535"):
+        store.append(session, [longest, store.NewEntry(b"x" * 65536)])
+    assert store.tree_size(session) == 2
+    assert store.append(session, [longest]).size == 3

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from tests.builders import building, import_rows, organisation, premise
+from tests.builders import SUPPLIER_INN, building, import_rows, organisation, premise
 from tests.integration.billing.conftest import MARCH
 from tests.integration.ledger.support import (
     ADDRESS,
@@ -36,7 +36,7 @@ from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.core.periods import Period
 from zhkh.finance.models import Posting
 from zhkh.housing.imports import BuildingsImport, OrganisationsImport, PremisesImport
-from zhkh.housing.models import Account
+from zhkh.housing.models import Account, Organisation
 from zhkh.ledger import store
 from zhkh.ledger.entries import canonical, floats_in
 from zhkh.ledger.models import AccountSalt, LedgerEntry
@@ -290,3 +290,22 @@ def test_a_second_worker_leaves_appending_to_the_first(
     publication = publisher.publish_if_due(factory)  # no witnesses, quorum 0: the log's signature alone
     assert publication is not None
     assert (publication.size, publication.published) == (1, True)
+
+
+def test_a_fact_too_big_for_an_entry_bundle_is_refused_before_it_is_logged(
+    session: Session, factory: Factory, town: dict[str, int]
+) -> None:
+    """tlog-tiles bundles prefix each entry with a uint16 length: an entry over 65,535 bytes could
+    be appended but never served, exported or verified, and the log can never drop it."""
+    supplier = session.scalars(select(Organisation.id).where(Organisation.inn == SUPPLIER_INN)).one()
+    lines = [
+        {"line_id": n, "service": "hot_water", "zone": 0, "supplier_id": supplier, "kind": "recalculation",
+         "amount": -100, "corrects_period": f"{1900 + n // 12}-{n % 12 + 1:02d}"}
+        for n in range(1000)
+    ]  # fmt: skip
+    emit(session, "billing.accrued", {"period": "2026-04", "account_id": town[NUMBERS[0]], "total": 0, "lines": lines})
+    session.flush()
+    with pytest.raises(UnreadableFact, match=r"65535"):
+        sequence(session, factory)
+    assert store.tree_size(session) == 0
+    assert session.scalar(select(func.count()).select_from(AccountSalt)) == 0
