@@ -23,7 +23,7 @@ from zhkh.core.outbox import Handler, deliver_pending
 from zhkh.finance import ledger_facts as finance_facts
 from zhkh.ledger.note import parse_signer_key
 from zhkh.ledger.publisher import Publisher
-from zhkh.ledger.sequencer import FactReader, Sequencer
+from zhkh.ledger.sequencer import FactReader, Sequencer, UnreadableFact
 from zhkh.metering.alarm_checks import on_readings_arrived, run_scheduled_checks
 from zhkh.notify.channels import SmsGatewayTransport, SmtpTransport, Transport
 from zhkh.notify.models import Channel
@@ -105,10 +105,19 @@ class Worker:
         return report
 
     def run_ledger(self, factory: Callable[[], Session]) -> dict[str, Any]:
-        """Money facts into the log; a checkpoint published when one is due."""
-        appended = self.sequencer.run_once(factory)
-        publication = self.publisher.publish_if_due(factory) if self.publisher is not None else None
-        return {"appended": appended, "published": publication}
+        """Money facts into the log; a checkpoint published when one is due. A message the
+        sequencer cannot read stops the log there until someone repairs it, but what is logged
+        already is still published (residents can prove it meanwhile)."""
+        report: dict[str, Any] = {"appended": 0, "published": None}
+        try:
+            report["appended"] = self.sequencer.run_once(factory)
+        except UnreadableFact as exc:
+            log.error("ledger stopped: %s", exc)
+            report["appended"] = exc.appended
+            report["unreadable"] = str(exc)
+        if self.publisher is not None:
+            report["published"] = self.publisher.publish_if_due(factory)
+        return report
 
     def send_notifications(self) -> dict[str, int]:
         totals = {"sent": 0, "retry": 0, "failed": 0}

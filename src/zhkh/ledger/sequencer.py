@@ -35,7 +35,10 @@ FactReader = Callable[[Session, Sequence[dict[str, Any]]], list[Fact]]
 
 
 class UnreadableFact(RuntimeError):
-    """A message whose facts cannot be read: the log stops there rather than skip a money fact."""
+    """A message whose facts cannot be read: the log stops there rather than skip a money fact.
+    ``appended``: the entries this run logged before it (earlier batches stay logged)."""
+
+    appended: int = 0
 
 
 @dataclass
@@ -53,7 +56,11 @@ class Sequencer:
                 messages = self._claim(session)
                 if not messages:
                     return appended
-                appended += self._append(session, messages)
+                try:
+                    appended += self._append(session, messages)
+                except UnreadableFact as exc:
+                    exc.appended = appended
+                    raise
 
     def _claim(self, session: Session) -> list[Row[Any]]:
         """The oldest undelivered messages of the readers' topics (rows, not ORM objects: a
