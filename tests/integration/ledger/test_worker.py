@@ -14,14 +14,16 @@ from sqlalchemy.orm import Session
 from tests.integration.ledger.support import NUMBERS, Witnesses, build_town
 from zhkh.core import db
 from zhkh.core.config import Settings, WitnessEndpoint
+from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.housing.models import Account
 from zhkh.ledger import merkle, store
 from zhkh.ledger.checkpoint import parse_checkpoint
 from zhkh.ledger.note import parse_note, verified_by
 from zhkh.ledger.publisher import Publication
+from zhkh.ledger.sequencer import Sequencer
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.service import Incoming, take_in
-from zhkh.worker import Worker
+from zhkh.worker import Worker, fact_readers
 
 
 def pay(url: str, tmp_path: Path, *payments: Incoming) -> None:
@@ -92,5 +94,42 @@ def test_without_a_key_the_worker_logs_and_publishes_nothing(scratch_database: s
         with Session(engine) as session:
             assert store.tree_size(session) == 1
             assert store.latest_checkpoint(session) is None
+    finally:
+        engine.dispose()
+
+
+def test_an_unreadable_message_stops_the_log_not_the_publication_of_what_is_logged(
+    scratch_database: str, tmp_path: Path, witnesses: Witnesses
+) -> None:
+    """The log stops at a message it cannot read until someone repairs it; the entries logged
+    before it are still published, so residents can prove them meanwhile."""
+    log = witnesses.fresh_log()
+    key_file = tmp_path / "log.key"
+    key_file.write_text(log.text + "\n")
+    settings = Settings(
+        database_url=scratch_database,
+        ledger_origin=log.name,
+        ledger_key_file=str(key_file),
+        ledger_witnesses=[WitnessEndpoint(url=p.url, key=p.verifier.text) for p in witnesses.processes],
+        ledger_quorum=2,
+    )
+    pay(scratch_database, tmp_path, Incoming("x-1", 1000, date(2026, 5, 5), NUMBERS[0]))
+    engine = db.create_db_engine(scratch_database)
+    try:
+        with Session(engine) as session:
+            emit(session, "payments.received", {"payment_ids": [1], "transaction_ids": [987_654_321]})
+            session.commit()
+        worker = Worker(engine, settings=settings, sequencer=Sequencer(fact_readers(), batch=1))
+        report = worker.run_once()["ledger"]
+        assert report["appended"] == 1
+        assert "987654321" in report["unreadable"]
+        assert (report["published"].size, report["published"].published) == (1, True)
+        with Session(engine) as session:
+            pending = session.scalars(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.delivered_at.is_(None), OutboxMessage.topic == "payments.received"
+                )
+            ).all()
+            assert len(pending) == 1, "the unreadable message waits for its repair"
     finally:
         engine.dispose()
