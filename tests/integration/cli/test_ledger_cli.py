@@ -205,3 +205,20 @@ def test_bad_keys_are_one_clear_error(capsys: Capture, tmp_path: Path, town: Tow
     code, _out, err = cli(capsys, "ledger", "verify-proof", str(tmp_path / "missing.tlog-proof"), *town.keys())
     assert code == 1
     assert "cannot read it" in err
+
+
+@pytest.mark.usefixtures("scratch_database")
+def test_a_log_with_nothing_published(capsys: Capture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHKH_LEDGER_KEY_FILE", str(tmp_path / "none.key"))
+    monkeypatch.setenv("ZHKH_LEDGER_ORIGIN", "zhkh.test/empty")
+    config.get_settings.cache_clear()
+    code, out, err = cli(capsys, "ledger", "info")
+    assert (code, err) == (0, "")
+    assert "published     nothing yet" in out
+    assert "no key: run zhkh ledger keygen zhkh.test/empty" in out
+    code, _out, err = cli(capsys, "ledger", "export", str(tmp_path / "export"))
+    assert code == 1
+    assert "published no checkpoint yet" in err
+    code, _out, err = cli(capsys, "ledger", "proof", "--account", NUMBERS[0], "--period", "2026-04")
+    assert code == 1
+    config.get_settings.cache_clear()

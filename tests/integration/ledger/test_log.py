@@ -31,7 +31,14 @@ from zhkh.ledger.commitments import salts
 from zhkh.ledger.models import AccountSalt, LedgerCheckpoint, LedgerEntry, LedgerTile
 from zhkh.ledger.note import Note, Signer, generate_signer, parse_note, sign_note
 from zhkh.ledger.tiles import TileWriter
-from zhkh.ledger.verify import VerificationFailed, Verified, directory_fetcher, http_fetcher, verify_log
+from zhkh.ledger.verify import (
+    FetchFailed,
+    VerificationFailed,
+    Verified,
+    directory_fetcher,
+    http_fetcher,
+    verify_log,
+)
 
 # --- the tiles in the database ----------------------------------------------------------------------
 
@@ -328,3 +335,23 @@ def test_an_entry_too_long_for_a_bundle_is_never_appended(session: Session) -> N
         store.append(session, [longest, store.NewEntry(b"x" * 65536)])
     assert store.tree_size(session) == 2
     assert store.append(session, [longest]).size == 3
+
+
+def test_nothing_published_yet(session: Session, client: TestClient, tmp_path: Path) -> None:
+    append_synthetic(session, 3)  # logged, not published
+    answer = client.get("/ledger/checkpoint")
+    assert answer.status_code == 404
+    assert "no checkpoint yet" in answer.json()["detail"]
+    key = generate_signer("zhkh.test/unpublished")
+    with pytest.raises(FetchFailed) as failed:
+        verify_log(http_fetcher("http://testserver/ledger", cast(httpx.Client, client)), key.verifier, jobs=1)
+    assert not isinstance(failed.value, VerificationFailed)
+    assert client.get("/ledger/tile/entries/000.p/3").status_code == 200, "tiles are served as they are logged"
+
+
+def test_export_writes_only_what_changed(session: Session, log: Published, tmp_path: Path) -> None:
+    directory = tmp_path / "mirror"
+    first = publication.export(session, directory)
+    assert first == sum(1 for path in directory.rglob("*") if path.is_file())
+    assert publication.export(session, directory) == 0, "the same files are left alone"
+    assert not list(directory.rglob("*.tmp"))
