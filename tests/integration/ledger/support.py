@@ -209,6 +209,9 @@ def running_witnesses(directory: Path, log_keys: int, count: int = 3) -> Iterato
         witnesses.restart(*range(count))
         yield witnesses
     finally:
+        for process in processes:  # all told to stop first, then waited for: they stop together
+            if process.process is not None and process.process.poll() is None:
+                process.process.terminate()
         for process in processes:
             process.stop()
 
