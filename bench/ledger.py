@@ -20,9 +20,9 @@ Stages (each prints its figures and the time of its phases; nothing is asserted)
 2. verify: ``verify_log`` of the published log over HTTP from a real ``zhkh serve`` process on
    loopback, then ``publication.export`` to a directory and ``verify_log`` of that directory.
 3. proofs: ``inclusion_proof(i, size, TileReader(session).node)`` for random leaves: a cold
-   reader (new for every proof), a warm one (every full tile cached), the tiles all in memory
-   (no database: the cost of the proof itself, whatever serves it), and a what-if reader that
-   keeps the partial tiles too (defined here, not in src).
+   reader (new for every proof, with its one prefetch query), a warm one (a serving process's
+   reader after earlier requests), and the tiles all in memory (no database: the cost of the
+   proof itself, whatever serves it).
 4. witness: a fresh ``zhkh witness serve`` gets consecutive checkpoints of the log with real
    consistency proofs over HTTP; latency percentiles, and the same decisions in-process.
 5. sequencer: in a second database (``<database>_seq``) with a registry of ``--accounts``
@@ -409,7 +409,7 @@ def append_batch(factory: Callable[[], Session], entries: Sequence[store.NewEntr
 def wrap_append(phases: Phases) -> None:
     phases.wrap(store, "tree_size", "reading the tree's size")
     phases.wrap(store, "edge", "reading the edge tiles")
-    phases.wrap(store, "copy_rows", "COPY of the entries")
+    phases.wrap(store, "_write_entries", "COPY of the entries")
     phases.wrap(TileWriter, "append", "tiles: hashing the levels")
     phases.wrap(store, "_store_tiles", "tiles: upserting")
     phases.wrap(store, "append", "store.append")
@@ -580,13 +580,16 @@ def report_append(engine: Engine, figures: AppendFigures, batch: int) -> Result:
     print(f"  publisher's time in all: {', '.join(f'{k} {v:.2f} s' for k, v in sums.items())}")
     if figures.witness_seconds:
         print(f"  add-checkpoint seen by the publisher under load: {ms(percentiles(figures.witness_seconds))}")
-    seconds = figures.seconds
+    # The facts are the input (in production the fact readers make them from the outbox, see the
+    # sequencer stage); the log's work is everything after: entries, COPY, tiles, commits, and
+    # the publication of the cosigned checkpoint.
+    seconds = figures.seconds - generating
     return Result(
         f"append {n:,} entries, durable, checkpoint cosigned by 3 witnesses published",
         f"{seconds:.1f} s ({n / seconds:,.0f} entries/s)",
         "≤ 20 s",
         seconds <= TARGETS["append"],
-        f"facts {phases.seconds['building: facts (bench generator)']:.1f} s, "
+        f"wall clock {figures.seconds:.1f} s less the bench generating its facts {generating:.1f} s; "
         f"entries {phases.seconds['building: entries (commitment, canonical JSON)']:.1f} s, "
         f"COPY {phases.seconds['COPY of the entries']:.1f} s, "
         f"tiles {phases.seconds['tiles: hashing the levels'] + phases.seconds['tiles: upserting']:.1f} s, "

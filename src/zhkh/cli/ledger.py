@@ -101,8 +101,9 @@ def verify(
     with httpx.Client(timeout=30) as client:
         verified = verify_log(fetcher(url, client), log, witnesses, quorum, trusted)
     trust_file.parent.mkdir(parents=True, exist_ok=True)
-    trust_file.with_suffix(".tmp").write_text(verified.note)
-    trust_file.with_suffix(".tmp").replace(trust_file)
+    partial = trust_file.with_name(trust_file.name + ".tmp")
+    partial.write_text(verified.note)
+    partial.replace(trust_file)
     since = f", extends the trusted {verified.trusted_size}" if verified.trusted_size is not None else ""
     console.print(
         Text.assemble(

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import orjson
 from sqlalchemy import ARRAY, MetaData, Select, any_, bindparam, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -61,6 +62,9 @@ def create_db_engine(url: str | URL, **kwargs: Any) -> Engine:
     # plan that ignores the actual parameters: for the set-based queries of this project (arrays
     # of thousands of meters) that plan can be a hundred times slower. Plan each time instead.
     connect_args = {"prepare_threshold": None, **kwargs.pop("connect_args", {})}
+    # JSON columns (the outbox's payloads) are read by orjson: a third of the time of the json
+    # module, which counts when the ledger reads a million closed-period messages.
+    kwargs.setdefault("json_deserializer", orjson.loads)
     return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
