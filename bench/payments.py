@@ -41,7 +41,6 @@ import contextlib
 import cProfile
 import csv
 import ctypes
-import functools
 import gc
 import itertools
 import os
@@ -52,12 +51,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import text
@@ -69,6 +66,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
 from bench.generate_region import BIC, write_region  # noqa: E402
 from bench.import_premises import recreate_database, zhkh  # noqa: E402
+from bench.phases import Phases  # noqa: E402
 from zhkh.billing.bills import bill_documents  # noqa: E402
 from zhkh.billing.epd import BillDocument, render_bill, render_bills_to_directory  # noqa: E402
 from zhkh.core.db import create_db_engine, session_scope  # noqa: E402
@@ -184,41 +182,6 @@ def _pss_mib(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-class Phases:
-    """Wall time spent in chosen functions of the code under test, by wrapping them for the
-    duration of a stage. Only functions called a few times per batch are wrapped, so the
-    wrappers cost nothing measurable."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self._restore: list[tuple[ModuleType, str, Any]] = []
-
-    def wrap(self, module: ModuleType, name: str, label: str) -> None:
-        original = getattr(module, name)
-
-        @functools.wraps(original)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds[label] += time.perf_counter() - started
-
-        setattr(module, name, timed)
-        self._restore.append((module, name, original))
-
-    def restore(self) -> None:
-        for module, name, original in reversed(self._restore):
-            setattr(module, name, original)
-        self._restore.clear()
-
-    def add(self, label: str, seconds: float) -> None:
-        self.seconds[label] += seconds
-
-    def __str__(self) -> str:
-        return ", ".join(f"{label} {seconds:.1f} s" for label, seconds in self.seconds.items())
 
 
 def wrap_take_in(phases: Phases) -> None:

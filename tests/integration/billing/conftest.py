@@ -96,6 +96,11 @@ def town(session: Session, tmp_path: Path) -> None:
             ),
         ],
     )
+    import_catalogue(session, tmp_path)
+
+
+def import_catalogue(session: Session, tmp_path: Path) -> None:
+    """The billing catalogue of these tests: who supplies what to B-1, tariffs, norms."""
     suppliers = [
         {"building_id": "B-1", "service": service, "supplier_inn": inn, "valid_from": "2025-01-01", "valid_to": ""}
         for service, inn in SUPPLIED.items()

@@ -53,20 +53,9 @@ def build_town(session: Session, tmp_path: Path, *, catalogue: bool = True) -> d
     import_rows(session, tmp_path, PremisesImport(), flats)
     import_rows(session, tmp_path, OwnersImport(), [owner(premise=str(n), owner=OWNERS[n - 1]) for n in (1, 2, 3)])
     if catalogue:
-        from tests.integration.billing.conftest import NORMS, SUPPLIED, TARIFFS, tariff_row
-        from zhkh.tariffs.imports import NormsImport, SuppliersImport, TariffsImport
+        from tests.integration.billing.conftest import import_catalogue
 
-        suppliers = [
-            {"building_id": "B-1", "service": service, "supplier_inn": inn, "valid_from": "2025-01-01", "valid_to": ""}
-            for service, inn in SUPPLIED.items()
-        ]
-        import_rows(session, tmp_path, SuppliersImport(), suppliers)
-        import_rows(session, tmp_path, TariffsImport(), [tariff_row(*row) for row in TARIFFS])
-        norms = [
-            {"service": s, "value": v, "unit": u, "valid_from": "2017-01-01", "valid_to": "", "building_id": ""}
-            for s, v, u in NORMS
-        ]
-        import_rows(session, tmp_path, NormsImport(), norms)
+        import_catalogue(session, tmp_path)
     return dict(session.execute(select(Account.number, Account.id)).all())
 
 
