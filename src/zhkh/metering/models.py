@@ -257,12 +257,18 @@ class Consumption(Base):
     readings arrive late or are corrected."""
 
     __tablename__ = "consumption"
-    __table_args__ = (UniqueConstraint("meter_id", "zone", "period"),)
+    __table_args__ = (
+        UniqueConstraint("meter_id", "zone", "period"),
+        # (period, meter_id) rather than period alone: SQLite, without statistics, took the
+        # period index to join a period's meters to their consumption and scanned every row of
+        # the period per meter (a 10,000-account billing run spent 83 s there, not 0.1 s).
+        Index("ix_consumption_period_meter", "period", "meter_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     zone: Mapped[int] = mapped_column(SmallInteger)
-    period: Mapped[date] = mapped_column(Date, index=True)  # the first day of the month
+    period: Mapped[date] = mapped_column(Date)  # the first day of the month
     provenance: Mapped[Provenance] = mapped_column(string_enum(Provenance, "consumption_provenance"))
     start_value: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     start_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
