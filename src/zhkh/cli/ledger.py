@@ -31,6 +31,7 @@ app = typer.Typer(
 LOG_KEY = typer.Option(..., "--log-key", help="the log's verifier key (name+id+key), as `zhkh ledger info` prints it")
 WITNESSES = typer.Option([], "--witness", help="repeatable: a witness's verifier key")
 QUORUM = typer.Option(0, "--quorum", help="how many of the given witnesses must have cosigned")
+ORIGIN = typer.Option(None, "--origin", help="the log's origin, when it differs from its key's name (a rotated key)")
 
 
 @app.command("keygen")
@@ -88,6 +89,7 @@ def verify(
     log_key: str = LOG_KEY,
     witness: list[str] = WITNESSES,
     quorum: int = QUORUM,
+    origin: str | None = ORIGIN,
     state: Path | None = typer.Option(
         None, "--state", help="the last trusted checkpoint (default var/ledger-trust/ORIGIN)"
     ),
@@ -96,10 +98,10 @@ def verify(
     that the log extends the checkpoint trusted last time; then trust the new one."""
     log = _key(log_key, "--log-key")
     witnesses = [_key(text, "--witness") for text in witness]
-    trust_file = state or Path("var/ledger-trust") / _file_name(log.name)
+    trust_file = state or Path("var/ledger-trust") / _file_name(origin or log.name)
     trusted = _trusted(trust_file)
     with httpx.Client(timeout=30) as client:
-        verified = verify_log(fetcher(url, client), log, witnesses, quorum, trusted)
+        verified = verify_log(fetcher(url, client), log, witnesses, quorum, trusted, origin=origin)
     trust_file.parent.mkdir(parents=True, exist_ok=True)
     partial = trust_file.with_name(trust_file.name + ".tmp")
     partial.write_text(verified.note)
@@ -141,6 +143,7 @@ def verify_proof(
     log_key: str = LOG_KEY,
     witness: list[str] = WITNESSES,
     quorum: int = QUORUM,
+    origin: str | None = ORIGIN,
 ) -> None:
     """Check a resident's proof offline: signatures, inclusion, and the account's commitment."""
     try:
@@ -148,7 +151,7 @@ def verify_proof(
     except OSError as exc:
         raise InvalidInput(f"{file}: cannot read it ({exc.strerror})") from exc
     witnesses = [_key(text, "--witness") for text in witness]
-    opened = verify_resident_proof(text, _key(log_key, "--log-key"), witnesses, quorum)
+    opened = verify_resident_proof(text, _key(log_key, "--log-key"), witnesses, quorum, origin)
     console.print(
         Text.assemble(
             bold(f"verified: {opened.entry['type']} of account {opened.account}"),

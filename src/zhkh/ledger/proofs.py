@@ -78,7 +78,11 @@ class Opened:
 
 
 def verify_resident_proof(
-    text: str | bytes, log: Verifier, witnesses: list[Verifier] | None = None, quorum: int = 0
+    text: str | bytes,
+    log: Verifier,
+    witnesses: list[Verifier] | None = None,
+    quorum: int = 0,
+    origin: str | None = None,
 ) -> Opened:
     """Check a proof file offline: the checkpoint's signatures, the entry's inclusion, and that
     the entry's commitment opens to the account named in the file. ``ProofInvalid`` says what in
@@ -89,7 +93,7 @@ def verify_resident_proof(
         raise ProofInvalid(f"the proof does not verify: {exc}") from exc
     entry_text, account, salt = _opening(bundle.extra)
     try:
-        checkpoint = verify_bundle(bundle, entry_text.encode(), log, witnesses or [], quorum)
+        checkpoint = verify_bundle(bundle, entry_text.encode(), log, witnesses or [], quorum, origin=origin)
     except (NoteError, ProofError) as exc:
         raise ProofInvalid(f"the proof does not verify: {exc}") from exc
     except ValueError as exc:  # the witness keys or the quorum, not the proof

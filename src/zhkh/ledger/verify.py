@@ -100,9 +100,11 @@ def check_witness_keys(witnesses: Sequence[Verifier]) -> None:
 
 
 def check_checkpoint(
-    data: bytes | str, log: Verifier, witnesses: Sequence[Verifier], quorum: int
+    data: bytes | str, log: Verifier, witnesses: Sequence[Verifier], quorum: int, origin: str | None = None
 ) -> tuple[Note, Checkpoint, list[str]]:
-    """The checkpoint note's log signature and its quorum of cosignatures."""
+    """The checkpoint note's log signature and its quorum of cosignatures. The checkpoint must be
+    of ``origin``: by default the log key's name (tlog-checkpoint: they SHOULD match; a rotated
+    key may carry another name)."""
     check_witness_keys(witnesses)
     try:
         note = parse_note(data)
@@ -111,8 +113,9 @@ def check_checkpoint(
         checkpoint = parse_checkpoint(note.text)
     except NoteError as exc:
         raise VerificationFailed(f"the checkpoint does not verify: {exc}") from exc
-    if checkpoint.origin != log.name:
-        raise VerificationFailed(f"the checkpoint is of log {checkpoint.origin!r}, the key is of {log.name!r}")
+    expected = log.name if origin is None else origin
+    if checkpoint.origin != expected:
+        raise VerificationFailed(f"the checkpoint is of log {checkpoint.origin!r}, not of {expected!r}")
     try:
         cosigners = cosigned_by(note, witnesses)
     except NoteError as exc:
@@ -138,8 +141,9 @@ def verify_log(
     quorum: int = 0,
     trusted: Checkpoint | None = None,
     jobs: int = 8,
+    origin: str | None = None,
 ) -> Verified:
-    note, checkpoint, cosigners = check_checkpoint(fetch("checkpoint"), log, witnesses, quorum)
+    note, checkpoint, cosigners = check_checkpoint(fetch("checkpoint"), log, witnesses, quorum, origin)
     covered = _covered(fetch, checkpoint.size)
     leaves = _leaf_hashes(covered, checkpoint.size, jobs)
     _check_tiles(covered, leaves, checkpoint, jobs)
