@@ -187,7 +187,7 @@ def _pss_mib(pid: int) -> float | None:
 def wrap_take_in(phases: Phases) -> None:
     service = service_module
     phases.wrap(service, "_without_duplicates", "duplicate check")
-    phases.wrap(service, "_account_ids", "account lookup")
+    phases.wrap(service, "account_ids", "account lookup")
     phases.wrap(service, "_record_matched", "recording payments")
     phases.wrap(service, "_record_unmatched", "recording unmatched")
     phases.wrap(service, "allocate_payments", "allocation")
