@@ -22,7 +22,7 @@ from zhkh.core.errors import DomainError, InvalidInput, NotFound
 from zhkh.ledger import store
 from zhkh.ledger.bundle import ProofBundle, parse_bundle, verify_bundle
 from zhkh.ledger.checkpoint import Checkpoint
-from zhkh.ledger.commitments import commitment, salts
+from zhkh.ledger.commitments import SALT_SIZE, commitment, salts
 from zhkh.ledger.entries import canonical
 from zhkh.ledger.merkle import ProofError, inclusion_proof
 from zhkh.ledger.models import LedgerEntry
@@ -123,4 +123,10 @@ def _opening(extra: bytes | None) -> tuple[str, str, bytes]:
         salt = bytes.fromhex(document["salt"])
     except ValueError as exc:
         raise ProofInvalid(f"{problem}: the salt is not hex ({exc})") from exc
+    # SHA-256(salt || number) opens one way only if the salt's length is fixed: with any length,
+    # (S, "100101") and (S + "10", "0101") would open the same commitment for another account.
+    if len(salt) != SALT_SIZE:
+        raise ProofInvalid(f"{problem}: the salt is {len(salt)} bytes, not {SALT_SIZE}")
+    if not document["account"]:
+        raise ProofInvalid(f"{problem}: the account number is empty")
     return document["entry"], document["account"], salt

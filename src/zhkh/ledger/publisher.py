@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from zhkh.core.config import Settings
+from zhkh.core.errors import InvalidInput
 from zhkh.ledger import store
 from zhkh.ledger.checkpoint import SIZE_CONTENT_TYPE, AddCheckpoint, Checkpoint, parse_size_response
 from zhkh.ledger.merkle import consistency_proof
@@ -76,6 +77,14 @@ class Publisher:
     clock: Callable[[], float] = time.monotonic
     last_signed: float | None = None
 
+    def __post_init__(self) -> None:
+        distinct = len({w.verifier.public_key for w in self.witnesses})
+        if not 0 <= self.quorum <= distinct:
+            raise InvalidInput(
+                f"a quorum of {self.quorum} can never be met by {distinct} distinct witness keys "
+                "(ZHKH_LEDGER_QUORUM, ZHKH_LEDGER_WITNESSES)"
+            )
+
     @classmethod
     def from_settings(cls, settings: Settings, signer: Signer) -> Publisher:
         witnesses = [Witness(w.url.rstrip("/"), parse_verifier_key(w.key)) for w in settings.ledger_witnesses]
@@ -83,7 +92,12 @@ class Publisher:
 
     def publish_if_due(self, factory: Callable[[], Session]) -> Publication | None:
         """Sign, collect and publish a checkpoint of the current tree, if entries are pending
-        and the last signature is at least ``interval`` old; ``None`` when nothing was due."""
+        and the last signature is at least ``interval`` old; ``None`` when nothing was due.
+
+        The witnesses are asked inside a transaction that only reads (the tree, the proofs);
+        the checkpoint is stored in a short transaction of its own afterwards, so no write lock
+        is held while witnesses answer (SQLite would refuse a write from a snapshot that other
+        writers moved past meanwhile)."""
         now = self.clock()
         if self.last_signed is not None and now - self.last_signed < self.interval:
             return None
@@ -96,27 +110,23 @@ class Publisher:
             if head.size == 0 or head.size <= published_size:
                 return None
             self.last_signed = now
-            return self._publish(session, head, published_size)
-
-    def _publish(self, session: Session, head: store.TreeHead, published_size: int) -> Publication:
-        body = Checkpoint(self.origin, head.size, head.root).format()
-        signed = sign_note(body, [self.signer])
-        nodes = store.node_reader(session)
-        answers = self._ask_all(signed.format(), body, head.size, nodes, published_size)
+            body = Checkpoint(self.origin, head.size, head.root).format()
+            signed = sign_note(body, [self.signer])
+            answers = self._ask_all(signed.format(), body, head.size, store.node_reader(session), published_size)
         cosignatures = [a.cosignature for a in answers if a.cosignature is not None]
         failures = {a.witness.verifier.name: a.reason for a in answers if a.cosignature is None}
         cosigners = [a.witness.verifier.name for a in answers if a.cosignature is not None]
-        if len(cosignatures) < self.quorum:
-            log.warning(
-                "ledger: checkpoint %d has %d of %d cosignatures: %s",
-                head.size,
-                len(cosignatures),
-                self.quorum,
-                failures,
-            )
+        counted = len({a.witness.verifier.public_key for a in answers if a.cosignature is not None})
+        if counted < self.quorum:
+            log.warning("ledger: checkpoint %d: %d cosignatures of %d needed", head.size, counted, self.quorum)
             return Publication(head.size, False, cosigners, failures)
         note = Note(body, (*signed.signatures, *cosignatures)).format()
-        store.publish(session, head, note, len(cosignatures))
+        with factory() as session, session.begin():
+            store.take_lock(session, key=PUBLISH_LOCK)
+            latest = store.latest_checkpoint(session)
+            if latest is not None and latest.size >= head.size:
+                return Publication(head.size, False, cosigners, {"log": f"size {latest.size} was published meanwhile"})
+            store.publish(session, head, note, counted)
         return Publication(head.size, True, cosigners, failures)
 
     def _ask_all(
@@ -150,15 +160,26 @@ class Publisher:
         if not requests:
             return []
         with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-            return list(pool.map(lambda item: self._post(item[0], item[1], body), requests.values()))
+            return list(pool.map(lambda item: self._post_safely(item[0], item[1], body), requests.values()))
+
+    def _post_safely(self, witness: Witness, request: bytes, body: str) -> Answer:
+        try:
+            return self._post(witness, request, body)
+        except Exception as exc:  # a witness's fault must not stop the others' publication
+            return Answer(witness, 0, reason=f"failed: {type(exc).__name__}: {exc}")
 
     def _post(self, witness: Witness, request: bytes, body: str) -> Answer:
+        """One witness's answer; whatever a witness does wrong (no answer, a malformed one) is a
+        missing cosignature, never a failure of the publication the others may carry."""
         try:
             response = httpx.post(f"{witness.url}/add-checkpoint", content=request, timeout=self.timeout)
         except httpx.HTTPError as exc:
             return Answer(witness, 0, reason=f"unreachable: {exc}")
         if response.status_code == 409 and response.headers.get("content-type", "").startswith(SIZE_CONTENT_TYPE):
-            witness.size = parse_size_response(response.content)
+            try:
+                witness.size = parse_size_response(response.content)
+            except NoteError as exc:
+                return Answer(witness, 409, reason=f"an unreadable size: {exc}")
             return Answer(witness, 409, size=witness.size, reason=f"it has size {witness.size}")
         if response.status_code != 200:
             return Answer(

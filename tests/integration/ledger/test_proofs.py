@@ -235,3 +235,16 @@ def test_no_proof_of_what_is_not_published(session: Session, april: Proofs) -> N
     assert latest is not None
     assert store.tree_size(session) == latest.size + 1, "the 29 April payment is logged, not yet published"
     assert all(p.index < latest.size for p in april.proofs)
+
+
+def test_the_opening_cannot_be_split_otherwise_to_claim_another_account(april: Proofs) -> None:
+    """SHA-256(salt || number) with a 32-byte salt opens one way only: moving the first digits
+    of the number into the salt gives the same hash, and is refused."""
+    bundle = parse_bundle(april.proofs[0].bundle)
+    document = json.loads(bundle.extra or b"")
+    number, salt = document["account"], bytes.fromhex(document["salt"])
+    assert sha256_hex(salt + number[:2].encode(), number[2:]) == sha256_hex(salt, number), "the same commitment"
+    for account, longer in [(number[2:], salt + number[:2].encode()), ("", salt + number.encode())]:
+        forged = json.dumps(document | {"account": account, "salt": longer.hex()}).encode()
+        with pytest.raises(ProofInvalid, match="extra data"):
+            april.verify(replace(bundle, extra=forged).format())
