@@ -79,7 +79,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")
+    # FULL: a commit is on disk when it returns. NORMAL may lose the last commits on power loss,
+    # and a ledger whose witnesses already cosigned those entries could never publish again.
+    cursor.execute("PRAGMA synchronous = FULL")
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.close()
 

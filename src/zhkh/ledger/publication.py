@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.ledger import store
 from zhkh.ledger.tiles import (
+    TILE_HEIGHT,
     TILE_WIDTH,
     TileRef,
     encode_bundle,
@@ -34,17 +35,29 @@ def published_checkpoint(session: Session) -> str:
     return latest.note
 
 
-def tile(session: Session, path: str) -> bytes:
+def tile(session: Session, path: str, published_size: int | None = None) -> bytes:
     """The tile at ``path`` (``tile/...``) as stored; a 404 for one the log does not have at that
     width, a 400 for a path that is not a tile path."""
     try:
         ref = parse_tile_path(path)
     except ValueError as exc:
         raise InvalidInput(f"{path!r} is not a tile path: {exc}") from exc
+    if published_size is None:
+        latest = store.latest_checkpoint(session)
+        published_size = latest.size if latest is not None else 0
+    if not _published(ref, published_size):
+        raise NotFound(f"the published ledger has no tile {path}")
     data = _entry_bundle(session, ref) if ref.level is None else _hash_tile(session, ref)
     if data is None:
         raise NotFound(f"the ledger has no tile {path}")
     return data
+
+
+def _published(ref: TileRef, size: int) -> bool:
+    """Whether the tile is part of the tree of the published checkpoint: only those are served,
+    so a full tile marked immutable is final, and nothing is shown before it is cosigned."""
+    nodes = size >> (TILE_HEIGHT * ref.level) if ref.level is not None else size
+    return ref.index * TILE_WIDTH + ref.width <= nodes
 
 
 def _hash_tile(session: Session, ref: TileRef) -> bytes | None:
@@ -67,7 +80,7 @@ def files(session: Session) -> Iterator[tuple[str, bytes]]:
     if latest is None:
         raise NotFound("the ledger has published no checkpoint yet")
     for ref in [*hash_tiles_of_tree(latest.size), *entry_bundles_of_tree(latest.size)]:
-        yield ref.path, tile(session, ref.path)
+        yield ref.path, tile(session, ref.path, latest.size)
     yield CHECKPOINT, latest.note.encode()
 
 

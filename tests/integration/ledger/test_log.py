@@ -346,7 +346,9 @@ def test_nothing_published_yet(session: Session, client: TestClient, tmp_path: P
     with pytest.raises(FetchFailed) as failed:
         verify_log(http_fetcher("http://testserver/ledger", cast(httpx.Client, client)), key.verifier, jobs=1)
     assert not isinstance(failed.value, VerificationFailed)
-    assert client.get("/ledger/tile/entries/000.p/3").status_code == 200, "tiles are served as they are logged"
+    unpublished = client.get("/ledger/tile/entries/000.p/3")
+    assert unpublished.status_code == 404, "nothing is served before a checkpoint covering it is cosigned"
+    assert "published ledger has no tile" in unpublished.json()["detail"]
 
 
 def test_export_writes_only_what_changed(session: Session, log: Published, tmp_path: Path) -> None:
@@ -355,3 +357,14 @@ def test_export_writes_only_what_changed(session: Session, log: Published, tmp_p
     assert first == sum(1 for path in directory.rglob("*") if path.is_file())
     assert publication.export(session, directory) == 0, "the same files are left alone"
     assert not list(directory.rglob("*.tmp"))
+
+
+def test_only_the_published_tree_is_served(session: Session, client: TestClient, log: Published) -> None:
+    """Published: 261 entries. Logged since: 100 more, which complete the partial tile at level 0;
+    until a checkpoint covers them, the full tile (which would be served as immutable) is not."""
+    append_synthetic(session, 100)
+    assert client.get("/ledger/tile/0/001.p/5").status_code == 200
+    assert client.get("/ledger/tile/entries/001.p/5").status_code == 200
+    for beyond in ("0/001", "0/001.p/6", "entries/001", "1/000.p/2", "0/x999/x999/x999/x999/x999/x999/999"):
+        answer = client.get(f"/ledger/tile/{beyond}")
+        assert answer.status_code == 404, beyond
