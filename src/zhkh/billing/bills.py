@@ -27,6 +27,16 @@ from zhkh.tariffs.catalogue import NAMES, UNIT_NAMES, ServiceCode, Unit
 CHUNK = 2000
 
 
+def issue_ledger_keys(session: Session, period: Period, account: str | None = None) -> int:
+    """Make sure every account billed in ``period`` (or just ``account``) has its ledger key (the
+    salt of its commitment) before bills print it: run in a transaction of its own, committed
+    before rendering, so no bill ever shows a key a failed rendering rolled back."""
+    query = select(BilledAccount.account_id).where(BilledAccount.period == period.first_day)
+    if account is not None:
+        query = query.join(Account, Account.id == BilledAccount.account_id).where(Account.number == account)
+    return len(salts(session, list(session.scalars(query))))
+
+
 def bill_documents(
     session: Session, period: Period, account: str | None = None, *, ledger_url: str | None = None
 ) -> Iterator[BillDocument]:

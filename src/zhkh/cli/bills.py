@@ -23,13 +23,15 @@ def render(
     """One PDF per account: <YYYY-MM>_<account>.pdf."""
     from sqlalchemy import func, select
 
-    from zhkh.billing.bills import bill_documents
+    from zhkh.billing.bills import bill_documents, issue_ledger_keys
     from zhkh.billing.epd import render_bills_to_directory
     from zhkh.billing.models import BilledAccount
     from zhkh.core.config import get_settings
     from zhkh.core.db import session_scope
 
     month = period_value(period)
+    with session_scope() as session:
+        issue_ledger_keys(session, month, account)
     with session_scope() as session:
         total = (
             1

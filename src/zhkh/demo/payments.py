@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from zhkh.billing.bills import bill_documents
+from zhkh.billing.bills import bill_documents, issue_ledger_keys
 from zhkh.billing.epd import render_bills_to_directory
 from zhkh.billing.models import AccrualLine, BillingPeriod, PeriodStatus
 from zhkh.core.clock import utc_now
@@ -82,6 +82,9 @@ def run_payments_demo(engine: Engine, bills_dir: Path = BILLS_DIR) -> PaymentsRe
         report.held = [
             f"{r.name}: {format_rubles(r.outstanding)} ₽" for r in reconciliation(session, day) if r.held_too_long
         ]
+    with session_scope(engine) as session:
+        issue_ledger_keys(session, closed[-1])
+    with session_scope(engine) as session:
         report.bills = len(
             render_bills_to_directory(
                 bill_documents(session, closed[-1], ledger_url=get_settings().ledger_url), bills_dir, jobs=2

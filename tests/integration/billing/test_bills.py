@@ -9,13 +9,13 @@ from pathlib import Path
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 import zxingcpp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.builders import MANAGER_INN, SUPPLIER_INN
 from tests.integration.billing.conftest import APRIL, MARCH
 from tests.unit.billing.test_epd import page_texts
-from zhkh.billing.bills import bill_documents
+from zhkh.billing.bills import bill_documents, issue_ledger_keys
 from zhkh.billing.epd import render_bill, render_bills_to_directory
 from zhkh.billing.errors import PeriodNotClosed
 from zhkh.billing.payment_qr import parse_payload
@@ -24,6 +24,7 @@ from zhkh.core.errors import NotFound
 from zhkh.core.money import parse_rubles
 from zhkh.housing.models import Account
 from zhkh.ledger.commitments import salts
+from zhkh.ledger.models import AccountSalt
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.service import Incoming, take_in
 
@@ -76,6 +77,9 @@ def test_the_bill_says_where_the_ledger_is_and_prints_the_accounts_key_to_it(
 ) -> None:
     run_billing(session, MARCH)
     close_period(session, MARCH)
+    assert issue_ledger_keys(session, MARCH, "1001") == 1
+    assert session.scalar(select(func.count()).select_from(AccountSalt)) == 1, "only the account asked for"
+    assert issue_ledger_keys(session, MARCH) == 3
     (bill,) = bill_documents(session, MARCH, "1001", ledger_url="https://zhkh.example.org/ledger")
     account_id = session.scalar(select(Account.id).where(Account.number == "1001"))
     assert account_id is not None
