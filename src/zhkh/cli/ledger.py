@@ -12,7 +12,7 @@ import typer
 from rich.text import Text
 
 from zhkh.cli.options import period_value
-from zhkh.cli.output import bold, console
+from zhkh.cli.output import bold, console, errors
 from zhkh.core.config import get_settings
 from zhkh.core.db import session_scope
 from zhkh.core.errors import Conflict, InvalidInput, NotFound
@@ -98,6 +98,7 @@ def verify(
     that the log extends the checkpoint trusted last time; then trust the new one."""
     log = _key(log_key, "--log-key")
     witnesses = [_key(text, "--witness") for text in witness]
+    _warn_if_unwitnessed(witnesses, quorum)
     trust_file = state or Path("var/ledger-trust") / _file_name(origin or log.name)
     trusted = _trusted(trust_file)
     with httpx.Client(timeout=30) as client:
@@ -151,6 +152,7 @@ def verify_proof(
     except OSError as exc:
         raise InvalidInput(f"{file}: cannot read it ({exc.strerror})") from exc
     witnesses = [_key(text, "--witness") for text in witness]
+    _warn_if_unwitnessed(witnesses, quorum)
     opened = verify_resident_proof(text, _key(log_key, "--log-key"), witnesses, quorum, origin)
     console.print(
         Text.assemble(
@@ -158,6 +160,14 @@ def verify_proof(
             f" is entry {opened.index} of {opened.checkpoint.origin} (size {opened.checkpoint.size})",
         )
     )
+
+
+def _warn_if_unwitnessed(witnesses: list[Verifier], quorum: int) -> None:
+    if not witnesses or quorum == 0:
+        errors.print(
+            "warning: no witness cosignature was required (--witness KEY ... --quorum K): this shows only that "
+            "the operator signed it, not that the log shows everyone the same history"
+        )
 
 
 def _key(text: str, option: str) -> Verifier:
