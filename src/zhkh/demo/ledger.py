@@ -9,6 +9,7 @@ proof offline.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -94,8 +95,8 @@ def _key(path: Path, name: str, algorithm: int) -> Signer:
         return parse_signer_key(path.read_text().strip())
     signer = generate_signer(name, algorithm)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(signer.text + "\n")
-    path.chmod(0o600)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:  # never readable by others
+        file.write(signer.text + "\n")
     return signer
 
 
