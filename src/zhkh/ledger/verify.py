@@ -97,6 +97,10 @@ def check_witness_keys(witnesses: Sequence[Verifier]) -> None:
                 f"witness key {witness.name}+{witness.key_id.hex()} is not a cosignature/v1 (type 0x04) key; "
                 "a witness prints its key when it starts (zhkh witness serve)"
             )
+    distinct = list(dict.fromkeys(witnesses))
+    if len({witness.public_key for witness in distinct}) != len(distinct):
+        # A cosignature does not sign the witness's name: one key under two names would count twice.
+        raise InvalidInput("two witness keys share one public key; each witness counts once, with its own key")
 
 
 def check_checkpoint(
