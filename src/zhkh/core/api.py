@@ -37,7 +37,10 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent. With FastAPI's default
+# ("request") it would run after: a client could act on a 201 before its write was visible,
+# and a failed commit would never reach the client that was told it succeeded.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def domain_error_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header
-from sqlalchemy.orm import Session
+from fastapi import Header
 
-from zhkh.core.api import get_session
+from zhkh.core.api import SessionDep
 from zhkh.identity.errors import InvalidToken
 from zhkh.identity.models import ApiToken
 from zhkh.identity.service import authenticate
@@ -18,7 +17,7 @@ def require_scope(scope: str) -> Callable[..., ApiToken]:
     """A dependency: the request must carry ``Authorization: Bearer <token>`` granting ``scope``."""
 
     def dependency(
-        session: Annotated[Session, Depends(get_session)],
+        session: SessionDep,
         authorization: Annotated[str | None, Header()] = None,
     ) -> ApiToken:
         scheme, _, secret = (authorization or "").partition(" ")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from zhkh.core.api import Page, PageRequest, SessionDep, get_session
+from zhkh.core.api import Page, PageRequest, SessionDep
 from zhkh.core.config import Settings
 from zhkh.core.errors import Forbidden, InvalidInput, NotFound
 from zhkh.core.money import format_rubles, parse_rubles
@@ -69,7 +69,7 @@ class InvalidAmount(InvalidInput):
 
 
 def _payer(
-    session: Annotated[Session, Depends(get_session)], authorization: Annotated[str | None, Header()] = None
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
 ) -> ApiToken:
     """A token with ``payments:write``, or a resident's token (checked against the account later)."""
     scheme, _, secret = (authorization or "").partition(" ")
