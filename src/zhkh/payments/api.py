@@ -68,9 +68,7 @@ class InvalidAmount(InvalidInput):
     pass
 
 
-def _payer(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> ApiToken:
+def _payer(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> ApiToken:
     """A token with ``payments:write``, or a resident's token (checked against the account later)."""
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
