@@ -50,7 +50,6 @@ import pstats
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -75,6 +74,7 @@ from bench.import_premises import recreate_database  # noqa: E402
 from bench.phases import Phases  # noqa: E402
 from zhkh.billing import ledger_facts as billing_facts  # noqa: E402
 from zhkh.core.db import create_db_engine, session_factory, session_scope  # noqa: E402
+from zhkh.core.net import free_port  # noqa: E402
 from zhkh.ledger import merkle, publication, store, witness  # noqa: E402
 from zhkh.ledger import sequencer as sequencer_module  # noqa: E402
 from zhkh.ledger.checkpoint import AddCheckpoint, Checkpoint  # noqa: E402
@@ -253,12 +253,6 @@ def load_keys(folder: Path, fresh: bool) -> Keys:
 
 
 # --- processes: witnesses and the API -----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,6 @@ that records requests (an SMS gateway stand-in that can be told to fail)."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,11 +15,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from zhkh.core.net import free_port
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["free_port", "http_recorder", "smtp_server", "wait_until_serving"]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,16 +12,10 @@ import httpx
 import pytest
 
 from tests.integration.cli.test_cli import import_examples
-from tests.servers import wait_until_serving
+from tests.servers import free_port, wait_until_serving
 from zhkh.cli.main import run
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ proof offline.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from zhkh.core.config import get_settings
 from zhkh.core.db import session_factory, session_scope
+from zhkh.core.net import free_port
 from zhkh.core.periods import Period
 from zhkh.housing.models import Account
 from zhkh.ledger import publication, store
@@ -130,7 +130,7 @@ def _witnesses(log_key: Signer, witness_keys: list[Signer], directory: Path) -> 
     for key in witness_keys:
         state = f"sqlite:///{directory / key.name}.db"
         app = create_witness_app(key, {log_key.name: [log_key.verifier]}, state)
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
         servers.append(server)
@@ -143,9 +143,3 @@ def _witnesses(log_key: Signer, witness_keys: list[Signer], directory: Path) -> 
     finally:
         for server in servers:
             server.should_exit = True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

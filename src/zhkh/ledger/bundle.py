@@ -19,11 +19,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zhkh.ledger.checkpoint import HASH_SIZE, MAX_TREE_SIZE, Checkpoint, parse_checkpoint, parse_decimal
+from zhkh.ledger.checkpoint import (
+    HASH_SIZE,
+    MAX_TREE_SIZE,
+    CarriesCheckpointNote,
+    Checkpoint,
+    parse_checkpoint,
+    parse_decimal,
+)
 from zhkh.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from zhkh.ledger.note import (
     ALG_COSIGNATURE_V1,
-    Note,
     NoteError,
     Verifier,
     b64decode_strict,
@@ -54,7 +60,7 @@ class BundleError(NoteError):
 
 
 @dataclass(frozen=True)
-class ProofBundle:
+class ProofBundle(CarriesCheckpointNote):
     """One entry's proof: its index, the inclusion proof, the cosigned checkpoint note, optional extra data."""
 
     index: int
@@ -76,16 +82,6 @@ class ProofBundle:
             parse_checkpoint(parse_note(self.checkpoint_note).text)
         except NoteError as exc:
             raise BundleError(f"checkpoint: {exc}") from None
-
-    @property
-    def note(self) -> Note:
-        """The checkpoint note, parsed (not verified)."""
-        return parse_note(self.checkpoint_note)
-
-    @property
-    def checkpoint(self) -> Checkpoint:
-        """The checkpoint body, parsed (not verified: use verify_bundle)."""
-        return parse_checkpoint(self.note.text)
 
     def format(self) -> str:
         """The tlog-proof text, ending with the checkpoint note as given."""

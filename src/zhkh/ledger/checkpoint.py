@@ -68,6 +68,7 @@ __all__ = [
     "SIZE_CONTENT_TYPE",
     "AddCheckpoint",
     "AddCheckpointError",
+    "CarriesCheckpointNote",
     "Checkpoint",
     "CheckpointError",
     "format_size_response",
@@ -179,8 +180,24 @@ def parse_checkpoint(text: str) -> Checkpoint:
 # --- witness add-checkpoint --------------------------------------------------------------------------------
 
 
+class CarriesCheckpointNote:
+    """A message that carries a signed checkpoint note as text: a witness request, a proof."""
+
+    checkpoint_note: str
+
+    @property
+    def note(self) -> Note:
+        """The signed checkpoint note, parsed (not verified)."""
+        return parse_note(self.checkpoint_note)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint body of the note, parsed (not verified)."""
+        return parse_checkpoint(self.note.text)
+
+
 @dataclass(frozen=True)
-class AddCheckpoint:
+class AddCheckpoint(CarriesCheckpointNote):
     """The body of a tlog-witness add-checkpoint request."""
 
     old_size: int
@@ -200,16 +217,6 @@ class AddCheckpoint:
         """The request body: ``old N``, proof lines, an empty line, the signed checkpoint note."""
         lines = [f"old {self.old_size}\n", *(f"{b64encode(node)}\n" for node in self.proof), "\n"]
         return ("".join(lines) + self.checkpoint_note).encode("utf-8")
-
-    @property
-    def note(self) -> Note:
-        """The signed checkpoint note, parsed (not verified)."""
-        return parse_note(self.checkpoint_note)
-
-    @property
-    def checkpoint(self) -> Checkpoint:
-        """The checkpoint body of the note, parsed (not verified)."""
-        return parse_checkpoint(self.note.text)
 
     def check_sizes(self) -> Checkpoint:
         """tlog-witness: the old size MUST be at most the checkpoint size, else 400. Run it after the
