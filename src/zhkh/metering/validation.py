@@ -7,6 +7,7 @@ readings just before and just after it), so a late reading is checked like any o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,6 +29,7 @@ _QUANTUM_EXPONENT = -9
 EARLIEST_READING = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_READING = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_NAME_LENGTH = 64
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class MalformedReading(ValueError):
@@ -68,7 +70,7 @@ def well_formed_name(text: str, what: str) -> str:
         raise MalformedReading(f"{what} is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise MalformedReading(f"{what} is longer than {MAX_NAME_LENGTH} characters: {name[:MAX_NAME_LENGTH]}…")
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+    if _CONTROL.search(name):
         raise MalformedReading(f"{what} contains control characters: {name!r}")
     return name
 
