@@ -16,19 +16,22 @@ The rules (ГК РФ ст.319.1, ПП 354 п.118, DOMAIN.md "Payments"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
+from operator import attrgetter
+from typing import NamedTuple
 
 from zhkh.core.money import allocate
 
 PRINCIPAL = "principal"
 PENALTY = "penalty"
 
+DebtKey = tuple[date, str, int, str]  # period, service, supplier id, component
 
-@dataclass(frozen=True, slots=True)
-class Debt:
-    """What an account owes on one receivable: ``amount`` kopecks, positive."""
+
+class Debt(NamedTuple):
+    """What an account owes on one receivable: ``amount`` kopecks, positive. A tuple whose
+    first four fields are its key, so debts sort by key in C (a batch sorts millions)."""
 
     period: date
     service: str
@@ -37,24 +40,25 @@ class Debt:
     amount: int
 
     @property
-    def key(self) -> tuple[date, str, int, str]:
-        return (self.period, self.service, self.supplier_id, self.component)
+    def key(self) -> DebtKey:
+        return self[:4]
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):
     debt: Debt
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
-class Allocation:
+class Allocation(NamedTuple):
     parts: tuple[Part, ...]
     advance: int  # what is left over, kept as an advance
 
     @property
     def allocated(self) -> int:
         return sum(part.amount for part in self.parts)
+
+
+_PERIOD = attrgetter("period")
 
 
 def allocate_payment(
@@ -67,11 +71,14 @@ def allocate_payment(
     named = [debt for debt in outstanding if _is_named(debt, period, services)] if period or services else []
     parts: list[Part] = []
     left = _spread_in_order(amount, named, parts)
-    paid = _paid_so_far(parts)
-    rest = [_less(debt, paid.get(debt.key, 0)) for debt in outstanding]
-    left = _spread_in_order(left, [debt for debt in rest if debt.component == PRINCIPAL], parts)
-    left = _spread_in_order(left, [debt for debt in rest if debt.component == PENALTY], parts)
-    return Allocation(tuple(_merged(parts)), left)
+    paid_named = bool(parts)
+    if paid_named:
+        paid = _paid_so_far(parts)
+        outstanding = [_less(debt, paid.get(debt.key, 0)) for debt in outstanding]
+    left = _spread_in_order(left, [debt for debt in outstanding if debt.component == PRINCIPAL], parts)
+    left = _spread_in_order(left, [debt for debt in outstanding if debt.component == PENALTY], parts)
+    # Without named debts paid first, each debt got at most one part: nothing to merge.
+    return Allocation(tuple(_merged(parts) if paid_named else parts), left)
 
 
 def _is_named(debt: Debt, period: date | None, services: Sequence[str]) -> bool:
@@ -85,8 +92,9 @@ def _is_named(debt: Debt, period: date | None, services: Sequence[str]) -> bool:
 def _spread_in_order(amount: int, debts: Sequence[Debt], parts: list[Part]) -> int:
     """Cover ``debts`` period by period, earliest first; a period the money does not cover in
     full gets it in proportion. Returns what is left."""
-    ordered = sorted((debt for debt in debts if debt.amount > 0), key=lambda debt: debt.key)
-    for _period, group in groupby(ordered, key=lambda debt: debt.period):
+    # By key: keys are unique among an account's debts, so the amount never decides the order.
+    ordered = sorted([debt for debt in debts if debt.amount > 0])
+    for _period, group in groupby(ordered, key=_PERIOD):
         if amount == 0:
             break
         period_debts = list(group)
@@ -102,20 +110,20 @@ def _spread_in_order(amount: int, debts: Sequence[Debt], parts: list[Part]) -> i
     return amount
 
 
-def _paid_so_far(parts: Iterable[Part]) -> dict[tuple[date, str, int, str], int]:
-    paid: dict[tuple[date, str, int, str], int] = {}
+def _paid_so_far(parts: Iterable[Part]) -> dict[DebtKey, int]:
+    paid: dict[DebtKey, int] = {}
     for part in parts:
         paid[part.debt.key] = paid.get(part.debt.key, 0) + part.amount
     return paid
 
 
 def _less(debt: Debt, paid: int) -> Debt:
-    return debt if not paid else Debt(debt.period, debt.service, debt.supplier_id, debt.component, debt.amount - paid)
+    return debt._replace(amount=debt.amount - paid) if paid else debt
 
 
 def _merged(parts: Iterable[Part]) -> list[Part]:
     """One part per debt, even when a named period and the general rule both paid into it."""
-    totals: dict[tuple[date, str, int, str], tuple[Debt, int]] = {}
+    totals: dict[DebtKey, tuple[Debt, int]] = {}
     for part in parts:
         debt, amount = totals.get(part.debt.key, (part.debt, 0))
         totals[part.debt.key] = (debt, amount + part.amount)

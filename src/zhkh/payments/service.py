@@ -4,7 +4,6 @@ and allocates the rest to debts, all set-based and in the caller's transaction."
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,7 +23,7 @@ from zhkh.finance import balances
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, FinanceTransaction, TransactionKind
 from zhkh.housing.models import Account
-from zhkh.payments.allocation import Allocation, Debt, allocate_payment
+from zhkh.payments.allocation import Allocation, Debt, DebtKey, allocate_payment
 from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
 
 CHUNK = 5000  # accounts allocated together: their debts are held in memory
@@ -431,21 +430,23 @@ def _allocate(session: Session, items: Sequence[_ToAllocate]) -> int:
     so several payments of one account in a batch see each other."""
     _lock_accounts(session, sorted({item.account_id for item in items}))
     owed = balances.open_receivables(session, {item.account_id for item in items})
-    debts: dict[int, dict[tuple[Any, ...], Debt]] = defaultdict(dict)
-    for account_id, receivables in owed.items():
-        for r in receivables:
-            debt = Debt(r.period, r.service, r.supplier_id, r.component.value, r.balance)
-            debts[account_id][debt.key] = debt
+    debts: dict[int, dict[DebtKey, Debt]] = {
+        account_id: {
+            (r.period, r.service, r.supplier_id, r.component.value): Debt(
+                r.period, r.service, r.supplier_id, r.component.value, r.balance
+            )
+            for r in receivables
+        }
+        for account_id, receivables in owed.items()
+    }
     plans = []
     for item in items:
         account_debts = debts.get(item.account_id)
         if not account_debts:
             continue
         allocation = allocate_payment(item.amount, account_debts.values(), period=item.period, services=item.services)
-        for part in allocation.parts:
-            left = part.debt.amount - part.amount
-            debt = part.debt
-            account_debts[debt.key] = Debt(debt.period, debt.service, debt.supplier_id, debt.component, left)
+        for debt, amount in allocation.parts:
+            account_debts[debt.key] = debt._replace(amount=debt.amount - amount)
         if allocation.parts:
             plans.append((item, allocation))
     _write_allocations(session, plans)
