@@ -50,6 +50,7 @@ from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.core.money import format_rubles
 from zhkh.core.outbox import OutboxMessage, emit
 from zhkh.core.periods import Period
+from zhkh.core.runtime import cycle_collector_paused
 from zhkh.core.values import decimal_to_text
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, TransactionKind
@@ -128,6 +129,7 @@ def closed_periods(session: Session, before: Period) -> list[tuple[Period, int]]
 # --- the run -----------------------------------------------------------------------------------
 
 
+@cycle_collector_paused()
 def run_billing(
     session: Session, period: Period, building: str | None = None, *, recompute_consumption: bool = False
 ) -> RunSummary:

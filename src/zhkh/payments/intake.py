@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from zhkh.core.db import lookup_chunk, one_of
 from zhkh.core.errors import InvalidInput, NotFound
+from zhkh.core.runtime import cycle_collector_paused
 from zhkh.housing.models import Account, Organisation
 from zhkh.payments.agent_registry import parse_agent_registry
 from zhkh.payments.bankfiles import BankDocument, parse_statement
@@ -31,6 +32,7 @@ class FileIntake:
     ignored: int = 0  # documents of the file that are not incoming payments (outgoing orders)
 
 
+@cycle_collector_paused()
 def import_bank_statement(session: Session, data: bytes, name: str, *, recorded_by: str = "") -> FileIntake:
     """Incoming payment orders of a 1CClientBankExchange statement, credited to a bank account of
     an organisation in the registry, matched to personal accounts from their purpose and payer."""
@@ -50,6 +52,7 @@ def import_bank_statement(session: Session, data: bytes, name: str, *, recorded_
     return FileIntake(name, intake.id, result, len(documents), len(statement.documents) - len(documents))
 
 
+@cycle_collector_paused()
 def import_agent_registry(session: Session, data: bytes, name: str, *, recorded_by: str = "") -> FileIntake:
     """An agent's daily registry; a payment for an account not in the registry waits for review."""
     registry = parse_agent_registry(data, name)

@@ -17,6 +17,7 @@ from zhkh.core.clock import utc_now
 from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import emit
 from zhkh.core.periods import Period
+from zhkh.core.runtime import cycle_collector_paused
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, FinanceTransaction, Posting, TransactionKind
 from zhkh.housing.models import Account
@@ -39,6 +40,7 @@ class PenaltyRun:
     by_account: dict[int, int] = field(default_factory=dict)
 
 
+@cycle_collector_paused()
 def charge_penalties(session: Session, month: Period) -> PenaltyRun:
     """Charge the penalties accrued in ``month``; a month is charged once."""
     if month.last_day >= utc_now().date():

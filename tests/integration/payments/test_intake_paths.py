@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 
 import pytest
@@ -164,3 +165,25 @@ def test_the_cash_desk(session: Session, accounts: dict[str, int], charge: Charg
         record_cash(session, "1001", 5000, day("2026-06-02"), " ", operator="cashier@uk")
     with pytest.raises(NotFound, match="account 4040 is not in the registry"):
         record_cash(session, "4040", 5000, day("2026-06-02"), "КО-18", operator="cashier@uk")
+
+
+def test_a_statement_is_imported_with_the_cycle_collector_paused(session: Session, accounts: dict[str, int]) -> None:
+    """A parsed statement holds millions of objects; collector passes over them cost a tenth of
+    the import (zhkh.core.runtime). 300 documents allocate enough for passes to start unpaused."""
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    documents = [document(n, "10.00", f"ЛС 7{n:03d}") for n in range(1, 301)]
+    data = statement(*documents, incoming="3000.00")
+    gc.collect()  # so that the few allocations before the pause starts cannot start a pass
+    gc.callbacks.append(count)
+    try:
+        result = import_bank_statement(session, data, "large.txt")
+        during = len(passes)
+    finally:
+        gc.callbacks.remove(count)
+    assert result.result.counts()["queued"] == 300
+    assert during <= 1  # the pass that the end of the pause lets start; unpaused, 6 to 11 run
