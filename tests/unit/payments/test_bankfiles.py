@@ -373,6 +373,22 @@ def test_field_repeated_with_another_value() -> None:
     assert message == f"Сумма is given twice with different values (first on line {line_of(text, 'Сумма=100.00')})"
 
 
+@pytest.mark.parametrize("separator", ["\x0c", "\x1e", "\u2028"])
+def test_only_cr_and_lf_break_lines(separator: str) -> None:
+    """``str.splitlines`` would also break at a form feed or a line separator; the format does
+    not, so a purpose holding one stays one line and the lines after it keep their numbers."""
+    doc = [
+        f"НазначениеПлатежа=Оплата{separator}ЛС 1001" if line.startswith("Назначение") else line for line in document()
+    ]
+    doc.insert(len(doc) - 1, "Сумма 100.00")  # after the purpose
+    text = statement_text(doc, encoding_line=None)
+    [(line, _message)] = problems(text.encode("utf-8"))
+    assert line == text.split("\r\n").index("Сумма 100.00") + 1
+    repaired = text.replace("Сумма 100.00\r\n", "").encode("utf-8")
+    [parsed] = parse_statement(repaired).documents
+    assert parsed.purpose == f"Оплата{separator}ЛС 1001"
+
+
 # --- values -----------------------------------------------------------------------------
 
 
