@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from zhkh.core.db import one_of
@@ -27,26 +27,30 @@ class Receivable:
     balance: int  # kopecks owed; negative when the resident paid more than a later correction left
 
 
-_COMPONENTS = {component.value: component for component in Component}  # an enum lookup per row cost more
+_COMPONENTS = {component.value: component for component in Component}
 
 
 def open_receivables(session: Session, account_ids: Collection[int]) -> dict[int, list[Receivable]]:
     """Every receivable of these accounts with something owed on it. Allocation loads them for
     every payment of a batch: a Core query (no ORM row loading) with the sum as a bigint."""
     owed = func.sum(Posting.amount)
-    rows: Iterable[Any] = session.connection().execute(
-        select(
-            Posting.account_id,
-            Posting.period,
-            Posting.service,
-            Posting.supplier_id,
-            Posting.component,
-            cast(owed, BigInteger),
+    rows: Iterable[Any] = (
+        session.connection()
+        .execute(
+            select(
+                Posting.account_id,
+                Posting.period,
+                Posting.service,
+                Posting.supplier_id,
+                type_coerce(Posting.component, String),  # the text: mapped below, cheaper than the enum type
+                cast(owed, BigInteger),
+            )
+            .where(Posting.book == Book.RECEIVABLE, one_of(Posting.account_id, account_ids, session))
+            .group_by(Posting.account_id, Posting.period, Posting.service, Posting.supplier_id, Posting.component)
+            .having(owed > 0)
         )
-        .where(Posting.book == Book.RECEIVABLE, one_of(Posting.account_id, account_ids, session))
-        .group_by(Posting.account_id, Posting.period, Posting.service, Posting.supplier_id, Posting.component)
-        .having(owed > 0)
-    )
+        .all()
+    )  # one fetch, not a driver call per row
     found: dict[int, list[Receivable]] = defaultdict(list)
     components = _COMPONENTS
     for account_id, period, service, supplier_id, component, balance in rows:
