@@ -59,9 +59,10 @@ class LedgerReport:
 
 def forget_witnesses(directory: Path = LEDGER_DIR) -> None:
     """For a demo started over: the witnesses' memory of the old log would (rightly) make them
-    refuse the new one as a rewritten history."""
+    refuse the new one as a rewritten history. A witness that has just stopped may still be
+    removing its SQLite ``-wal``/``-shm`` files, so one gone by the time we get to it is fine."""
     for state in (directory / "witnesses").glob("*.db*"):
-        state.unlink()
+        state.unlink(missing_ok=True)
 
 
 def run_ledger_demo(engine: Engine, directory: Path = LEDGER_DIR) -> LedgerReport:
