@@ -5,17 +5,25 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from zhkh.core.batched_keys import is_batched_on
 from zhkh.core.config import get_settings
 from zhkh.core.db import create_db_engine
 from zhkh.schema import METADATA
 
 
 def run_migrations(connection: Connection) -> None:
+    dialect = connection.dialect.name
+
+    def include_object(_object: object, name: str | None, type_: str, *_args: object) -> bool:
+        # the models declare the batched keys; on PostgreSQL triggers check them instead
+        return not (type_ == "foreign_key_constraint" and is_batched_on(dialect, name))
+
     context.configure(
         connection=connection,
         target_metadata=METADATA,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
