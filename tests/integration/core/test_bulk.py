@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import cast
 
 import psycopg
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import String, Table, func, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from zhkh.core.bulk import copy_rows, reserve_ids
 from zhkh.core.clock import utc_now
 from zhkh.finance.models import FinanceTransaction, TransactionKind
+from zhkh.payments.models import PaymentIntake
 
 TABLE = cast(Table, FinanceTransaction.__table__)
 COLUMNS = ("id", "kind", "occurred_on", "source", "source_id", "description", "recorded_at")
@@ -38,3 +40,20 @@ def test_a_string_that_is_no_value_of_the_enum_is_refused(session: Session) -> N
     # PostgreSQL: the column's CHECK constraint refuses the COPY; SQLite: SQLAlchemy's enum type.
     with pytest.raises((psycopg.errors.CheckViolation, StatementError), match=r"gift|ck_finance_transactions"):
         copy_rows(session, TABLE, COLUMNS, [row])
+
+
+def test_json_values_are_written_as_the_json_module_would_write_them(session: Session) -> None:
+    """The value comes back with non-string keys as strings, on both engines; on PostgreSQL the
+    COPY writes the compact text with Cyrillic as it is (SQLite: SQLAlchemy's own serialiser)."""
+    table = cast(Table, PaymentIntake.__table__)
+    [intake_id] = reserve_ids(session, table, 1)
+    counts = {"принято": 3, "reasons": {"нет счёта": [1, 2]}, 7: None, "big": -(10**15)}
+    row = (intake_id, "cash_desk", "касса", "0" * 64, counts, utc_now())
+    copy_rows(session, table, ("id", "source", "name", "sha256", "counts", "recorded_at"), [row])
+    stored = session.scalar(select(func.cast(PaymentIntake.counts, String)).where(PaymentIntake.id == intake_id))
+    as_json_writes_it = json.dumps(counts, ensure_ascii=False, separators=(",", ":"))
+    if session.get_bind().dialect.name == "postgresql":
+        assert stored == as_json_writes_it
+    assert session.scalar(select(PaymentIntake.counts).where(PaymentIntake.id == intake_id)) == json.loads(
+        as_json_writes_it
+    )
