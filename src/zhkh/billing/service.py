@@ -45,6 +45,7 @@ from zhkh.billing.repository import (
 from zhkh.billing.rules import BillingProblem, Line, LineKind, bill_building, text
 from zhkh.core.bulk import bulk_insert, copy_rows
 from zhkh.core.clock import utc_now
+from zhkh.core.config import get_settings
 from zhkh.core.db import is_sqlite, one_of
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.core.money import format_rubles
@@ -55,7 +56,7 @@ from zhkh.core.values import decimal_to_text
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, TransactionKind
 from zhkh.housing.models import Account, Organisation, Premise
-from zhkh.metering.consumption import compute_consumption
+from zhkh.metering.consumption import compute_consumption, measured_by_device
 from zhkh.metering.models import Consumption, Meter
 
 ABSENCE_RECORDED = "billing.absence_recorded"
@@ -239,11 +240,15 @@ def pending_arrivals(session: Session) -> set[int]:
 
 def _complete_consumption(session: Session, period: Period, buildings: Collection[int], pending: set[int]) -> None:
     """The worker keeps consumption current as readings arrive; the run computes what it has
-    not: meters without a row for the period, rows still ``missing`` (an automatic meter's
-    period is only complete once readings after its end exist), and meters with readings the
-    worker has yet to process."""
+    not: meters without a row for the period, meters with readings the worker has yet to
+    process, and automatic meters still ``missing`` (their period is complete only once a
+    reading after its end exists, and the worker, given that reading, computes the period it
+    falls in). A hand-read meter's ``missing`` stands until a reading for the period arrives,
+    and then the worker recomputes it: recomputing it here (a million meters at the scale of a
+    region) would change nothing."""
+    automatic = measured_by_device(period, get_settings().zone)
     rows = session.execute(
-        select(Meter.id, Consumption.provenance)
+        select(Meter.id, Consumption.provenance, automatic)
         .outerjoin(Consumption, and_(Consumption.meter_id == Meter.id, Consumption.period == period.first_day))
         .where(
             one_of(Meter.building_id, buildings, session),
@@ -251,7 +256,11 @@ def _complete_consumption(session: Session, period: Period, buildings: Collectio
             or_(Meter.archived_on.is_(None), Meter.archived_on >= period.previous().first_day),
         )
     )
-    stale = {meter for meter, provenance in rows if provenance is None or provenance == "missing" or meter in pending}
+    stale = {
+        meter
+        for meter, provenance, is_automatic in rows
+        if provenance is None or meter in pending or (provenance == "missing" and is_automatic)
+    }
     if stale:
         compute_consumption(session, period, sorted(stale))
 

@@ -178,17 +178,7 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
         ),
     ).subquery("windows")
     zones = union_all(*(select(literal(number).label("zone")) for number in (1, 2, 3))).subquery("zones")
-    # Automatic for this period if a device measured it at some time during the period: binding a
-    # device in November does not turn February's hand readings into interpolations.
-    automatic = (
-        select(DeviceBinding.id)
-        .where(
-            DeviceBinding.meter_id == Meter.id,
-            DeviceBinding.bound_from < period.end(zone),
-            or_(DeviceBinding.bound_to.is_(None), DeviceBinding.bound_to > period.start(zone)),
-        )
-        .exists()
-    )
+    automatic = measured_by_device(period, zone)
     # A building meter is read by the operator at the month's end: its window is the whole month.
     day = case(
         (automatic, 0),
@@ -216,6 +206,21 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
     if meter_ids is not None:
         statement = statement.where(one_of(Meter.id, meter_ids, session))
     return statement.subquery("targets")
+
+
+def measured_by_device(period: Period, zone: ZoneInfo) -> Any:
+    """Whether ``Meter`` is automatic for ``period`` (a condition on ``Meter.id``): a device
+    measured it at some time during the period. Binding a device in November does not turn
+    February's hand readings into interpolations."""
+    return (
+        select(DeviceBinding.id)
+        .where(
+            DeviceBinding.meter_id == Meter.id,
+            DeviceBinding.bound_from < period.end(zone),
+            or_(DeviceBinding.bound_to.is_(None), DeviceBinding.bound_to > period.start(zone)),
+        )
+        .exists()
+    )
 
 
 def _window(automatic: bool, day: int, x0: datetime, x1: datetime, first_day: date) -> Any:

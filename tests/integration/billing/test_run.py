@@ -3,11 +3,12 @@ reported while the rest is billed, closing, and recalculations of closed periods
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tests.builders import import_rows, premise
@@ -20,6 +21,8 @@ from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.housing.imports import PremisesImport
 from zhkh.housing.models import Account
+from zhkh.metering.models import Consumption, Meter
+from zhkh.metering.service import bind_device, register_device, save_device_model
 from zhkh.tariffs.imports import BenefitsImport, SuppliersImport, TariffsImport
 
 
@@ -228,3 +231,54 @@ def test_the_registry_as_billed_is_kept_and_absence_recalculates(
     found = {(n, s): a for n, s, a, _ in recalculations(session, APRIL)}
     assert found[("1003", "hot_water")] == -48981
     assert lines(session, APRIL, "1003")[("hot_water", 0, "charge")][1] == Decimal("14.235")  # 3 × 4.745
+
+
+def _consumption_rows(session: Session, serial: str, period: Period) -> list[tuple[int, str]]:
+    rows = session.execute(
+        select(Consumption.id, Consumption.provenance)
+        .join(Meter, Meter.id == Consumption.meter_id)
+        .where(Meter.serial == serial, Consumption.period == period.first_day)
+    )
+    return [(row_id, provenance) for row_id, provenance in rows]
+
+
+def test_a_hand_read_meter_missing_its_reading_is_not_recomputed_by_every_run(
+    session: Session, town: None, read: Read
+) -> None:
+    """CW-1001 has no March reading: the first run computes its March as ``missing``; no
+    reading arrives, so the next run keeps that row instead of computing it again."""
+    read("HW-1001", "50", local(20, 2))
+    read("HW-1001", "52", local(20, 3))
+    run_billing(session, MARCH)
+    [(first_id, provenance)] = _consumption_rows(session, "CW-1001", MARCH)
+    assert provenance == "missing"
+    # marked, so that a recomputed row (deleted and inserted again) would show
+    marked = datetime(2026, 4, 1, tzinfo=UTC)
+    session.execute(update(Consumption).where(Consumption.id == first_id).values(computed_at=marked))
+    run_billing(session, MARCH)
+    assert _consumption_rows(session, "CW-1001", MARCH) == [(first_id, "missing")]
+    assert session.scalar(select(Consumption.computed_at).where(Consumption.id == first_id)) == marked
+    assert lines(session, MARCH, "1001")[("cold_water", 0, "charge")] == ("norm", Decimal("13.87"), 69350)
+
+
+def test_an_automatic_meter_missing_its_period_end_is_completed_by_the_run(
+    session: Session, town: None, read: Read
+) -> None:
+    """CW-1001 measured by a device: its March needs a reading after March 31. The one of April
+    2 arrives in April, so the worker computes April only; the run completes March by
+    interpolation: 100 on Feb 28 12:00 and 106 on Mar 30 12:00 (local) give 100.1 on Mar 1 00:00
+    (half a day of 0.2 m³/day); 106 → 108 from Mar 30 12:00 to Apr 2 12:00 gives 107 on Apr 1
+    00:00 (a day and a half of 2/3 m³/day): 6.9 m³."""
+    save_device_model(session, "pulse-v1", "chirpstack", {"channels": {"volume_m3": {}}})
+    register_device(session, "pulse-v1", "70B3D57ED0051234")
+    bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=local(1, 2))
+    read([("CW-1001", "100", local(28, 2), 1), ("CW-1001", "106", local(30, 3), 1)])
+    run_billing(session, MARCH)
+    assert [provenance for _, provenance in _consumption_rows(session, "CW-1001", MARCH)] == ["missing"]
+    read("CW-1001", "108", local(2, 4))
+    run_billing(session, MARCH)
+    [(_, provenance)] = _consumption_rows(session, "CW-1001", MARCH)
+    assert provenance == "interpolated"
+    method, quantity, _ = lines(session, MARCH, "1001")[("cold_water", 0, "charge")]
+    assert method == "meter"
+    assert quantity == Decimal("107") - Decimal("100.1")
