@@ -246,9 +246,10 @@ def _complete_consumption(session: Session, period: Period, buildings: Collectio
     falls in). A hand-read meter's ``missing`` stands until a reading for the period arrives,
     and then the worker recomputes it: recomputing it here (a million meters at the scale of a
     region) would change nothing."""
-    automatic = measured_by_device(period, get_settings().zone)
+    # the device lookup only for rows still missing (the planner puts the subquery last)
+    waits_for_device = and_(Consumption.provenance == "missing", measured_by_device(period, get_settings().zone))
     rows = session.execute(
-        select(Meter.id, Consumption.provenance, automatic)
+        select(Meter.id, Consumption.provenance, waits_for_device)
         .outerjoin(Consumption, and_(Consumption.meter_id == Meter.id, Consumption.period == period.first_day))
         .where(
             one_of(Meter.building_id, buildings, session),
@@ -256,11 +257,7 @@ def _complete_consumption(session: Session, period: Period, buildings: Collectio
             or_(Meter.archived_on.is_(None), Meter.archived_on >= period.previous().first_day),
         )
     )
-    stale = {
-        meter
-        for meter, provenance, is_automatic in rows
-        if provenance is None or meter in pending or (provenance == "missing" and is_automatic)
-    }
+    stale = {meter for meter, provenance, waiting in rows if provenance is None or meter in pending or waiting}
     if stale:
         compute_consumption(session, period, sorted(stale))
 

@@ -43,7 +43,8 @@ class BatchedKey:
         return f"fk_{self.table}_{self.column}_{self.referenced}"
 
     def triggers(self) -> dict[str, str]:
-        """Trigger name: the table it is on."""
+        """Trigger name: the table it is on; in order, the checks after an insert, an update of
+        the column, a delete of referenced rows and an update of a referenced id."""
         name = self.constraint
         return {
             f"{name}_inserted": self.table,
@@ -172,17 +173,18 @@ DROP_FUNCTIONS = tuple(
 def install(key: BatchedKey) -> list[str]:
     """Statements that replace ``key``'s constraint by its triggers (after ``FUNCTIONS``)."""
     name, table, column, referenced = key.constraint, key.table, key.column, key.referenced
+    inserted, updated, deleted, rekeyed = key.triggers()
     forward = f"'{column}', '{referenced}', '{name}'"
     backward = f"'{table}', '{column}', '{name}'"
     return [
         f"ALTER TABLE {table} DROP CONSTRAINT {name}",
-        f"CREATE TRIGGER {name}_inserted AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
+        f"CREATE TRIGGER {inserted} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION batched_key_inserted({forward})",
-        f"CREATE TRIGGER {name}_updated AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
+        f"CREATE TRIGGER {updated} AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
         f"WHEN (NEW.{column} IS DISTINCT FROM OLD.{column}) EXECUTE FUNCTION batched_key_updated({forward})",
-        f"CREATE TRIGGER {name}_deleted AFTER DELETE ON {referenced} REFERENCING OLD TABLE AS old_rows "
+        f"CREATE TRIGGER {deleted} AFTER DELETE ON {referenced} REFERENCING OLD TABLE AS old_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION batched_key_deleted({backward})",
-        f"CREATE TRIGGER {name}_rekeyed AFTER UPDATE OF id ON {referenced} FOR EACH ROW "
+        f"CREATE TRIGGER {rekeyed} AFTER UPDATE OF id ON {referenced} FOR EACH ROW "
         f"WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION batched_key_rekeyed({backward})",
     ]
 
