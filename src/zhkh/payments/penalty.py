@@ -163,6 +163,46 @@ def calculate_penalty(
     return PenaltyCalculation(sub_periods, sum(sub.amount_kopecks for sub in sub_periods), used_rate)
 
 
+@dataclass(frozen=True, slots=True)
+class IntegerTerm:
+    """One sub-period's penalty on a debt ``D`` that stays the same, in integer arithmetic:
+    ``(D * multiplier + half) // divisor`` kopecks, which is exactly ``_sub_period``'s
+    ``to_kopecks(D × days × rate / (100 × 100 × denominator))`` (rounded half-up). A database
+    can evaluate it on millions of debts in one statement (``penalties._charge_constant_debts``)."""
+
+    multiplier: int
+    half: int
+    divisor: int
+
+    def of(self, debt_kopecks: int) -> int:
+        return (debt_kopecks * self.multiplier + self.half) // self.divisor
+
+
+def constant_debt_terms(
+    due_date: date,
+    until: date,
+    rate: Decimal,
+    *,
+    moratoria: Sequence[Moratorium] = MORATORIA,
+    capital_repair: bool = False,
+    window: tuple[date, date] | None = None,
+) -> tuple[IntegerTerm, ...]:
+    """The terms whose sum is ``calculate_penalty(D, due_date, until, (), rate=rate, ...)`` for
+    every debt ``D > 0`` that no payment reduces: with a constant debt the sub-periods (their
+    days and fractions) do not depend on ``D``, so they are found once, on a debt of one kopeck."""
+    sample = calculate_penalty(
+        1, due_date, until, (), rate=rate, moratoria=moratoria, capital_repair=capital_repair, window=window
+    )
+    numerator, denominator = rate.as_integer_ratio()
+    terms = []
+    for sub in sample.sub_periods:
+        # D × days × (numerator / denominator) / (100 × fraction's denominator), rounded half-up:
+        # floor((2 × D × days × numerator + q) / 2q) with q = 100 × fraction's denominator × denominator.
+        q = 100 * _DENOMINATORS[sub.fraction] * denominator
+        terms.append(IntegerTerm(2 * sub.days * numerator, q, 2 * q))
+    return tuple(terms)
+
+
 def _sub_period(first: date, last: date, debt_kopecks: int, fraction: Fraction, rate: Decimal) -> PenaltySubPeriod:
     days = (last - first).days + 1
     # kopecks / 100 = rubles, rate / 100 = share; one division, so the result is exact to 28 digits.

@@ -19,6 +19,7 @@ from zhkh.payments.penalty import (
     PenaltyInputError,
     PenaltySubPeriod,
     calculate_penalty,
+    constant_debt_terms,
     due_date_for,
 )
 from zhkh.payments.rates import KEY_RATES, MORATORIA, Moratorium, key_rate_on, penalty_rate_on
@@ -410,3 +411,37 @@ def test_sub_periods_are_ordered_disjoint_and_sum_to_the_total(
         assert not any(m.contains(sub.first_day) or m.contains(sub.last_day) for m in MORATORIA)
     for before, after in zip(result.sub_periods, result.sub_periods[1:], strict=False):
         assert before.last_day < after.first_day
+
+
+rates = st.sampled_from([D("0"), D("4.25"), D("9.5"), D("16.75"), D("21")])
+
+
+@given(
+    st.integers(min_value=1, max_value=10**13),
+    st.integers(min_value=0, max_value=2500),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=0, max_value=45),
+    rates,
+    st.booleans(),
+)
+def test_integer_terms_give_the_calculation_of_a_debt_no_payment_reduces(
+    debt: int, due_offset: int, window_offset: int, window_days: int, rate: D, capital_repair: bool
+) -> None:
+    # The set-based penalty run evaluates these terms in SQL; they must agree to the kopeck with
+    # the calculator for any debt, any window (moratoria and the 1/130 step included) and rate.
+    due = date(2019, 1, 10) + timedelta(days=due_offset)
+    first = due + timedelta(days=window_offset)
+    window = (first, first + timedelta(days=window_days))
+    terms = constant_debt_terms(due, window[1], rate, capital_repair=capital_repair, window=window)
+    expected = calculate_penalty(debt, due, window[1], (), rate=rate, capital_repair=capital_repair, window=window)
+    assert len(terms) == len(expected.sub_periods)
+    assert [term.of(debt) for term in terms] == [sub.amount_kopecks for sub in expected.sub_periods]
+
+
+def test_integer_terms_of_a_month_at_both_fractions() -> None:
+    # March 2026 due 15.04.2026: in July 2026 delay days 77–107, so 1–14 July at 1/300 (14 days)
+    # and 15–31 July at 1/130 (17 days). 1,000.00 × 9.5 % × 14 / 300 = 4.4333… → 4.43;
+    # 1,000.00 × 9.5 % × 17 / 130 = 12.4230… → 12.42.
+    window = (date(2026, 7, 1), date(2026, 7, 31))
+    terms = constant_debt_terms(DUE, window[1], RATE, window=window)
+    assert [term.of(100000) for term in terms] == [443, 1242]
