@@ -74,6 +74,7 @@ from zhkh.core.money import format_rubles  # noqa: E402
 from zhkh.core.periods import Period  # noqa: E402
 from zhkh.core.requisites import with_account_key, with_inn_check_digits  # noqa: E402
 from zhkh.finance import balances as balances_module  # noqa: E402
+from zhkh.finance import service as books_module  # noqa: E402
 from zhkh.payments import intake as intake_module  # noqa: E402
 from zhkh.payments import penalties as penalties_module  # noqa: E402
 from zhkh.payments import service as service_module  # noqa: E402
@@ -454,15 +455,15 @@ def stage_allocate(engine: Engine, profile: Path | None) -> Outcome:
 def stage_penalties(engine: Engine, profile: Path | None) -> Outcome:
     phases = Phases()
     penalties = penalties_module
-    phases.wrap(penalties, "_opening", "loading debts")
-    phases.wrap(penalties, "_paid_during", "loading payments")
-    phases.wrap(penalties, "_post", "writing")
+    phases.wrap(books_module, "write_from_query", "charging in the database (debts nothing reduced, suppliers)")
+    phases.wrap(penalties, "_charge_debts_paid_during", "debts paid during the month (in Python)")
+    phases.wrap(penalties, "_summarise", "figures per account")
     start_mib = reset_peak_rss()
     run, seconds = in_transaction(engine, lambda session: charge_penalties(session, PENALTY_MONTH), phases, profile)
     peak = peak_rss_mib()
     accounts = account_count(engine)
     measured = sum(phases.seconds.values())
-    phases.add("computing (the rest)", seconds - measured)
+    phases.add("the rest", seconds - measured)
     note = (
         f"{run.accounts:,} of {accounts:,} accounts charged, {run.receivables:,} receivables, "
         f"{format_rubles(run.total)} ₽"

@@ -110,13 +110,23 @@ def record_from_queries(
     supplier_id, period, component, amount). Set-based, for the millions of postings of a
     period's accruals. Returns the transaction id and the number of postings."""
     transaction_id = open_transaction(session, kind, occurred_on, source, source_id, description)
-    table = cast(Table, Posting.__table__)
     for query in queries:
-        rows = query.with_only_columns(literal(transaction_id), *query.selected_columns)
-        session.execute(insert(table).from_select(list(POSTING_COLUMNS), rows))
+        write_from_query(session, transaction_id, query)
+    return transaction_id, check_written_balanced(session, transaction_id, description)
+
+
+def write_from_query(session: Session, transaction_id: int, query: Select[*tuple[Any, ...]]) -> None:
+    """Postings of ``transaction_id`` selected by ``query`` (the columns of ``POSTING_COLUMNS``
+    after ``transaction_id``), inserted by the database without a round trip."""
+    rows = query.with_only_columns(literal(transaction_id), *query.selected_columns)
+    session.execute(insert(cast(Table, Posting.__table__)).from_select(list(POSTING_COLUMNS), rows))
+
+
+def check_written_balanced(session: Session, transaction_id: int, description: str) -> int:
+    """Refuse a transaction written set-based unless its postings sum to zero; their number."""
     total, count = session.execute(
         select(func.coalesce(func.sum(Posting.amount), 0), func.count()).where(Posting.transaction_id == transaction_id)
     ).one()
     if total != 0:
         raise Unbalanced(f"{description}: postings sum to {total} kopecks, not zero")
-    return transaction_id, int(count)
+    return int(count)

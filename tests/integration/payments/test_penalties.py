@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,9 +17,10 @@ from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.finance import balances
-from zhkh.finance.models import FinanceTransaction, TransactionKind
+from zhkh.finance.models import Book, FinanceTransaction, Posting, TransactionKind
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.penalties import charge_penalties
+from zhkh.payments.penalty import calculate_penalty, due_date_for
 from zhkh.payments.service import Incoming, take_in
 
 MAY, JUNE = Period(2026, 5), Period(2026, 6)
@@ -88,3 +89,70 @@ def test_the_database_keeps_a_month_charged_once(session: Session, accounts: dic
         )
     with pytest.raises(IntegrityError), session.begin_nested():
         session.flush()
+
+
+def test_every_kind_of_debt_gets_the_calculators_penalty(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    # July 2026 over debts of many ages: the run charges debts nothing reduced in the database
+    # and debts paid during July in Python; each must equal calculate_penalty on that debt.
+    for period in ("2024-11", "2025-12", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"):
+        charge("1001", period, heating=123457, capital_repair=54321)
+    charge("1002", "2026-03", heating=100000)
+    take_in(
+        session,
+        PaymentSource.CASH_DESK,
+        [Incoming("r-3", 30000, day("2026-07-10"), "1002", period=date(2026, 3, 1), services=("heating",))],
+    )
+    july = Period(2026, 7)
+    run = charge_penalties(session, july)
+
+    window = (july.first_day, july.last_day)
+    expected_1001 = 0
+    for period in (date(2024, 11, 1), date(2025, 12, 1), *(date(2026, m, 1) for m in range(2, 7))):
+        due = due_date_for(period)
+        for service, debt in (("heating", 123457), ("capital_repair", 54321)):
+            if due < window[1]:
+                expected_1001 += calculate_penalty(
+                    debt, due, window[1], (), capital_repair=service == "capital_repair", window=window
+                ).total_kopecks
+    # 1002, March 2026 due 15.04.2026: 1–10 July at 1/300 on 1,000.00: 1000 × 9.5 % × 10 / 300 = 3.1666… → 3.17;
+    # 11–14 July at 1/300 on 700.00: 700 × 9.5 % × 4 / 300 = 0.8866… → 0.89;
+    # 15–31 July at 1/130 on 700.00: 700 × 9.5 % × 17 / 130 = 8.6961… → 8.70.
+    assert run.by_account == {accounts["1001"]: expected_1001, accounts["1002"]: 317 + 89 + 870}
+    assert expected_1001 > 0
+    # June 2026 is due 15.07.2026: its heating is within the grace in July, its capital repair
+    # accrues from 16 July (ч.14.1, no grace); so 7 capital repair, 6 heating and 1002's debt.
+    assert run.receivables == 7 + 6 + 1
+    postings = session.execute(
+        select(Posting.book, func.sum(Posting.amount))
+        .where(Posting.transaction_id == run.transaction_id)
+        .group_by(Posting.book)
+    ).all()
+    assert dict(postings) == {Book.RECEIVABLE: run.total, Book.ACCRUED: -run.total}
+
+
+def test_a_month_with_nothing_to_charge_leaves_no_transaction(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    charge("1001", "2026-06", heating=10000)  # due 15.07.2026: in July still within the grace
+    run = charge_penalties(session, Period(2026, 7))
+    assert (run.total, run.receivables, run.transaction_id) == (0, 0, None)
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(FinanceTransaction)
+            .where(FinanceTransaction.kind == TransactionKind.PENALTY)
+        )
+        == 0
+    )
+    charge("1001", "2026-03", heating=10000)  # a late accrual: July can be charged now
+    assert charge_penalties(session, Period(2026, 7)).receivables == 1
+
+
+def test_a_debt_too_large_for_exact_arithmetic_is_refused_not_charged_wrong(
+    session: Session, accounts: dict[str, int], charge: Charge
+) -> None:
+    charge("1001", "2026-01", heating=2**62)
+    with pytest.raises(IntegrityError), session.begin_nested():
+        charge_penalties(session, Period(2026, 7))
