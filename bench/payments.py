@@ -452,14 +452,14 @@ def stage_allocate(engine: Engine, profile: Path | None) -> Outcome:
 # --- stage 2: penalties ------------------------------------------------------------------------
 
 
-def stage_penalties(engine: Engine, profile: Path | None) -> Outcome:
+def stage_penalties(engine: Engine, month: Period, profile: Path | None) -> Outcome:
     phases = Phases()
     penalties = penalties_module
     phases.wrap(books_module, "write_from_query", "charging in the database (debts nothing reduced, suppliers)")
     phases.wrap(penalties, "_charge_debts_paid_during", "debts paid during the month (in Python)")
     phases.wrap(penalties, "_summarise", "figures per account")
     start_mib = reset_peak_rss()
-    run, seconds = in_transaction(engine, lambda session: charge_penalties(session, PENALTY_MONTH), phases, profile)
+    run, seconds = in_transaction(engine, lambda session: charge_penalties(session, month), phases, profile)
     peak = peak_rss_mib()
     accounts = account_count(engine)
     measured = sum(phases.seconds.values())
@@ -738,6 +738,13 @@ def main() -> None:
     parser.add_argument("--database", default="zhkh_bench_payments")
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--skip-build", action="store_true", help="reuse the region of an earlier run")
+    parser.add_argument(
+        "--penalty-month",
+        type=Period.parse,
+        default=PENALTY_MONTH,
+        help=f"the month the penalty stage charges (default {PENALTY_MONTH}, after the registry's payments;"
+        " 2026-06 charges the month the registry paid in, so most debts are reduced during it)",
+    )
     parser.add_argument("--keep-bills", type=Path, help="write the bills here and keep them")
     parser.add_argument(
         "--profile", type=Path, help="write a cProfile of each stage into this directory (times are then not figures)"
@@ -784,7 +791,11 @@ def main() -> None:
     outcomes: list[Outcome] = []
     stages: list[tuple[str, str, Callable[[], Outcome]]] = [
         ("allocate", "import_agent_registry", lambda: stage_allocate(engine, profile("allocate"))),
-        ("penalties", f"charge_penalties({PENALTY_MONTH})", lambda: stage_penalties(engine, profile("penalties"))),
+        (
+            "penalties",
+            f"charge_penalties({args.penalty_month})",
+            lambda: stage_penalties(engine, args.penalty_month, profile("penalties")),
+        ),
         (
             "statement",
             "import_bank_statement",
