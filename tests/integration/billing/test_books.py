@@ -5,7 +5,7 @@ books by itself."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -59,3 +59,38 @@ def test_postgresql_refuses_unbalanced_or_rewritten_books(postgres_session: Sess
     session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # balanced now: accepted
     with pytest.raises(DBAPIError, match="postings rows are never updated or deleted"), session.begin_nested():
         session.execute(update(Posting).values(amount=200))
+
+
+def test_postgresql_checks_many_transactions_of_one_statement_at_once(postgres_session: Session) -> None:
+    # Migration 0011: one grouped query checks every transaction the database transaction
+    # wrote; the error still names the first unbalanced one, and a savepoint rolled back
+    # takes its transactions out of the check.
+    session = postgres_session
+    rows = [
+        {"kind": TransactionKind.REMITTANCE, "occurred_on": MARCH.first_day, "source": "test", "description": f"t{n}"}
+        for n in range(3)
+    ]
+    ids = session.scalars(insert(FinanceTransaction).returning(FinanceTransaction.id), rows).all()
+    assert len(ids) == 3
+    for transaction_id in ids:
+        session.add(Posting(transaction_id=transaction_id, book=Book.COLLECTION, amount=100))
+        session.add(Posting(transaction_id=transaction_id, book=Book.REMITTED, amount=-100))
+    session.add(Posting(transaction_id=ids[1], book=Book.COLLECTION, amount=7))
+    session.flush()
+    unbalanced = rf"transaction {ids[1]} \(t1\) is unbalanced: its postings sum to 7 kopecks"
+    with pytest.raises(DBAPIError, match=unbalanced), session.begin_nested():
+        session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    session.add(Posting(transaction_id=ids[1], book=Book.REMITTED, amount=-7))
+    session.flush()
+    session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # all three balanced now: accepted
+
+    with session.begin_nested() as savepoint:
+        lopsided = FinanceTransaction(
+            kind=TransactionKind.REMITTANCE, occurred_on=MARCH.first_day, source="test", description="gone"
+        )
+        session.add(lopsided)
+        session.flush()
+        session.add(Posting(transaction_id=lopsided.id, book=Book.COLLECTION, amount=5))
+        session.flush()
+        savepoint.rollback()
+    session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # the rolled-back one is not checked
