@@ -96,8 +96,8 @@ def test_every_kind_of_debt_gets_the_calculators_penalty(
 ) -> None:
     # July 2026 over debts of many ages: the run charges debts nothing reduced in the database
     # and debts paid during July in Python; each must equal calculate_penalty on that debt.
-    for period in ("2024-11", "2025-12", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"):
-        charge("1001", period, heating=123457, capital_repair=54321)
+    for month in ("2024-11", "2025-12", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"):
+        charge("1001", month, heating=123457, capital_repair=54321)
     charge("1002", "2026-03", heating=100000)
     take_in(
         session,
