@@ -455,8 +455,7 @@ def stage_allocate(engine: Engine, profile: Path | None) -> Outcome:
 def stage_penalties(engine: Engine, month: Period, profile: Path | None) -> Outcome:
     phases = Phases()
     penalties = penalties_module
-    phases.wrap(books_module, "write_from_query", "charging in the database (debts nothing reduced, suppliers)")
-    phases.wrap(penalties, "_charge_debts_paid_during", "debts paid during the month (in Python)")
+    phases.wrap(books_module, "write_from_query", "charging in the database (debts unreduced and paid, suppliers)")
     phases.wrap(penalties, "_summarise", "figures per account")
     start_mib = reset_peak_rss()
     run, seconds = in_transaction(engine, lambda session: charge_penalties(session, month), phases, profile)

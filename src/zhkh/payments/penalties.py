@@ -2,23 +2,24 @@
 (``penalty.calculate_penalty`` with the month as its window), charged into the books in one
 transaction and announced once.
 
-Two paths, one result. A debt that nothing reduced during the month (most of them) has a penalty
-that depends only on its period and amount: ``penalty.constant_debt_terms`` turns the calculator's
-sub-periods into integer terms, and the database charges all such debts of a range of accounts
-in one INSERT … SELECT, without a row travelling to Python. A debt paid during the month is
-computed in Python by ``calculate_penalty`` with its payments. Both round each sub-period
-half-up to the kopeck, so the paths agree exactly (tests/unit/payments/test_penalty.py checks
-the terms against the calculator; the integration tests run both paths)."""
+Set-based, one result to the kopeck with the calculator. The calculator's sub-periods of the
+month, for a debt that stays the same, depend only on the debt's period: ``penalty.accrual_runs``
+finds them once per period (``MonthTerms``) as integer arithmetic that rounds half-up exactly
+as the calculator does. A debt nothing reduced during the month accrues its runs whole, in one
+CASE expression; a debt paid during the month has its runs cut at the payments, each part on
+the debt at its start. The database charges both kinds of a range of accounts in two
+INSERT … SELECT statements, without a row travelling to Python. tests/unit/payments/
+test_penalty.py checks the arithmetic against the calculator; the integration tests charge
+random debts and payments and compare each with ``calculate_penalty``."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, null, or_, select
+from sqlalchemy import BigInteger, Date, Integer, and_, case, cast, extract, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from zhkh.core.clock import utc_now
@@ -29,23 +30,13 @@ from zhkh.core.runtime import cycle_collector_paused
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, FinanceTransaction, Posting, TransactionKind
 from zhkh.housing.models import Account
-from zhkh.payments.penalty import (
-    LAST_ONE_300_DAY,
-    DebtPayment,
-    IntegerTerm,
-    calculate_penalty,
-    constant_debt_terms,
-    due_date_for,
-)
+from zhkh.payments.penalty import LAST_ONE_300_DAY, AccrualRun, accrual_runs, due_date_for
 from zhkh.payments.rates import penalty_rate_on
 
 ACCOUNT_RANGE = 100_000  # accounts per statement: bounds the database's aggregation, not Python's
 CAPITAL_REPAIR = "capital_repair"  # ч.14.1: 1/300 from the first day, no grace, no 1/130
 SOURCE = "penalty_month"
 BIGINT_MAX = 2**63 - 1
-
-Key = tuple[int, date, str, int]  # account, period, service, supplier
-Terms = tuple[IntegerTerm, ...]
 
 
 @dataclass
@@ -75,7 +66,7 @@ def charge_penalties(session: Session, month: Period) -> PenaltyRun:
         terms = MonthTerms.of(month)
         for in_range in _account_ranges(session):
             books.write_from_query(session, transaction_id, _constant_debt_penalties(month, in_range, terms))
-            _charge_debts_paid_during(session, month, in_range, transaction_id)
+            books.write_from_query(session, transaction_id, _reduced_debt_penalties(month, in_range, terms))
         _summarise(session, transaction_id, run)
         if not run.receivables:
             savepoint.rollback()
@@ -110,26 +101,29 @@ def _account_ranges(session: Session) -> Iterator[Any]:
 # --- debts nothing reduced during the month: in the database --------------------------------------
 
 
+Runs = tuple[AccrualRun, ...]
+
+
 @dataclass(frozen=True)
 class MonthTerms:
-    """The integer terms of the month's penalty per debt period, for housing services and for
+    """The runs of accruing days of the month per debt period, for housing services and for
     capital repair. Only the last few periods differ (grace, 1/300, the step to 1/130 inside the
     month); every older period is at 1/130 (capital repair: 1/300) for the whole month and
     shares ``matured``."""
 
-    recent: tuple[tuple[date, Terms, Terms], ...]  # period, housing, capital repair
-    matured: tuple[Terms, Terms]  # housing, capital repair
+    recent: tuple[tuple[date, Runs, Runs], ...]  # period, housing, capital repair
+    matured: tuple[Runs, Runs]  # housing, capital repair
 
     @classmethod
     def of(cls, month: Period) -> MonthTerms:
         window = (month.first_day, month.last_day)
         rate = penalty_rate_on(month.last_day)
-        recent: list[tuple[date, Terms, Terms]] = []
+        recent: list[tuple[date, Runs, Runs]] = []
         period = month.previous()
         while True:
             due = due_date_for(period.first_day)
-            housing = constant_debt_terms(due, window[1], rate, window=window)
-            capital = constant_debt_terms(due, window[1], rate, capital_repair=True, window=window)
+            housing = accrual_runs(due, window[1], rate, window=window)
+            capital = accrual_runs(due, window[1], rate, capital_repair=True, window=window)
             if due + timedelta(days=LAST_ONE_300_DAY + 1) <= window[0]:
                 # At 1/130 from the month's first day: so is every older period (its due date is
                 # earlier), and capital repair has been accruing at 1/300 since long before.
@@ -139,30 +133,63 @@ class MonthTerms:
 
     def penalty(self, debt: Any, period: Any, service: Any) -> Any:
         """A SQL expression: the penalty in kopecks of ``debt`` (a BIGINT) of ``period`` and
-        ``service``; NULL where 64-bit arithmetic could overflow, so the insert fails loudly
-        rather than charging a wrong amount (a debt above ~7·10¹⁵ kopecks)."""
+        ``service``, which nothing reduced during the month; NULL where 64-bit arithmetic could
+        overflow, so the insert fails loudly rather than charging a wrong amount (a debt above
+        ~7·10¹⁵ kopecks)."""
         capital = service == CAPITAL_REPAIR
         branches = []
-        for first_day, housing, capital_terms in self.recent:
-            branches.append((and_(period == first_day, capital), _sum_of(debt, capital_terms)))
+        for first_day, housing, capital_runs in self.recent:
+            branches.append((and_(period == first_day, capital), _sum_of(debt, capital_runs)))
             branches.append((period == first_day, _sum_of(debt, housing)))
         branches.append((capital, _sum_of(debt, self.matured[1])))
         penalty = case(*branches, else_=_sum_of(debt, self.matured[0]))
         return case((debt > self.largest_safe_debt(), null()), else_=penalty)
 
     def largest_safe_debt(self) -> int:
-        every = [term for _, *kinds in self.recent for terms in kinds for term in terms]
-        every += [term for terms in self.matured for term in terms]
-        return min(
-            ((BIGINT_MAX - term.half) // term.multiplier for term in every if term.multiplier), default=BIGINT_MAX
-        )
+        every = [run for _, *kinds in self.recent for runs in kinds for run in runs]
+        every += [run for runs in self.matured for run in runs]
+        return min((_safe_debt(run) for run in every), default=BIGINT_MAX)
+
+    def runs(self) -> Any:
+        """The runs as rows, for the debts paid during the month: the period they apply to
+        (NULL: every older one), capital repair or not (1/0), the runs' first and last days of
+        the month, their arithmetic and the largest debt it is exact for."""
+        rows: list[tuple[date | None, int, AccrualRun]] = [
+            (period, kind, run)
+            for period, housing, capital in self.recent
+            for kind, runs in ((0, housing), (1, capital))
+            for run in runs
+        ]
+        rows += [(None, kind, run) for kind, runs in enumerate(self.matured) for run in runs]
+        if not rows:  # no run at all: a row that matches no debt keeps the query well-formed
+            return select(*_run_columns(date.min, 2, AccrualRun(date.min, date.min, 0, 1, 2)))
+        return union_all(*(select(*_run_columns(period, kind, run)) for period, kind, run in rows))
 
 
-def _sum_of(debt: Any, terms: Sequence[IntegerTerm]) -> Any:
-    if not terms:
+def _safe_debt(run: AccrualRun) -> int:
+    """The largest debt whose penalty over the whole run stays within 64 bits."""
+    multiplier = run.days * run.per_day
+    return (BIGINT_MAX - run.half) // multiplier if multiplier else BIGINT_MAX
+
+
+def _run_columns(period: date | None, kind: int, run: AccrualRun) -> tuple[Any, ...]:
+    return (
+        (literal(period, Date) if period is not None else cast(null(), Date)).label("period"),
+        literal(kind, Integer).label("capital"),
+        literal(run.first_day.day, Integer).label("first_day"),
+        literal(run.last_day.day, Integer).label("last_day"),
+        literal(run.per_day, BigInteger).label("per_day"),
+        literal(run.half, BigInteger).label("half"),
+        literal(run.divisor, BigInteger).label("divisor"),
+        literal(_safe_debt(run), BigInteger).label("safe_debt"),
+    )
+
+
+def _sum_of(debt: Any, runs: Sequence[AccrualRun]) -> Any:
+    if not runs:
         return literal(0, BigInteger)
     total = None
-    for term in terms:
+    for term in (run.term() for run in runs):
         # Integer division on both databases (``//``): the terms are exact in whole numbers.
         kopecks = (debt * literal(term.multiplier, BigInteger) + literal(term.half, BigInteger)) // literal(
             term.divisor, BigInteger
@@ -202,37 +229,93 @@ def _constant_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) ->
     return select(*charged.c).where(or_(charged.c.amount.is_(None), charged.c.amount > 0))
 
 
-# --- debts paid during the month: in Python, with their payments -------------------------------
+# --- debts paid during the month: in the database too, cut at the payments -----------------------
 
 
-def _charge_debts_paid_during(session: Session, month: Period, in_range: Any, transaction_id: int) -> None:
-    paid = _paid_during(session, month, in_range)
-    if not paid:
-        return
-    opening: dict[Key, int] = {
-        (account, period, service, supplier): debt
-        for account, period, service, supplier, debt in session.execute(_owed_at_start(month, in_range, reduced=True))
-    }
-    window = (month.first_day, month.last_day)
-    rows = []
-    for key in sorted(paid.keys() & opening.keys()):
-        account, period, service, supplier = key
-        amount = _accrued(service, opening[key], due_date_for(period), paid[key], window)
-        if amount:
-            rows.append(
-                books.receivable(account, service, supplier, period, amount, Component.PENALTY).row(transaction_id)
-            )
-    books.write_entries(session, rows)
+def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> Any:
+    """The penalty postings of every debt of ``in_range`` that payments reduced during the month.
 
-
-def _accrued(service: str, debt: int, due: date, payments: Sequence[DebtPayment], window: tuple[date, date]) -> int:
-    """The penalty on one debt accrued within ``window`` (a month)."""
-    if due >= window[1]:
-        return 0
-    calculation = calculate_penalty(
-        debt, due, window[1], payments, capital_repair=service == CAPITAL_REPAIR, window=window
+    Each of the debt's runs (``MonthTerms.runs``) is cut into parts at the payments made inside
+    it: a payment on day ``d`` lowers the debt from day ``d + 1`` (the payment day still counts the
+    old debt). Each part accrues on the debt at its start, the opening debt less everything paid
+    before that day, and is rounded on its own: ``calculate_penalty``'s sub-periods exactly."""
+    key = _receivable_key()
+    opening = _owed_at_start(month, in_range, reduced=True).subquery("opening")
+    paid = _paid_so_far(month, in_range)
+    runs = terms.runs().subquery("runs")
+    recent = [period for period, _, _ in terms.recent]
+    debt_runs = (
+        select(*opening.c, *(column for column in runs.c if column.key != "period"))
+        .join(
+            runs,
+            and_(
+                runs.c.capital == case((opening.c.service == CAPITAL_REPAIR, 1), else_=0),
+                or_(
+                    runs.c.period == opening.c.period,
+                    and_(runs.c.period.is_(None), opening.c.period.not_in(recent)),
+                ),
+            ),
+        )
+        .subquery("debt_runs")
     )
-    return calculation.total_kopecks
+    same_debt = and_(*(paid.c[column.key] == debt_runs.c[column.key] for column in key))
+    # Where each part starts, and what was paid before that day: the run's first day...
+    run_starts = (
+        select(
+            *debt_runs.c,
+            debt_runs.c.first_day.label("start"),
+            func.coalesce(func.max(paid.c.paid_so_far), 0).label("paid_before"),
+        )
+        .select_from(debt_runs.outerjoin(paid, and_(same_debt, paid.c.day < debt_runs.c.first_day)))
+        .group_by(*debt_runs.c)
+    )
+    # ... and the day after each payment made before the run's last day.
+    payment_starts = select(
+        *debt_runs.c, (paid.c.day + 1).label("start"), paid.c.paid_so_far.label("paid_before")
+    ).join(paid, and_(same_debt, paid.c.day >= debt_runs.c.first_day, paid.c.day < debt_runs.c.last_day))
+    starts = union_all(run_starts, payment_starts).subquery("starts")
+    next_start = func.lead(starts.c.start).over(
+        partition_by=[*(starts.c[column.key] for column in key), starts.c.first_day], order_by=starts.c.start
+    )
+    parts = select(*starts.c, next_start.label("next_start")).subquery("parts")
+    days = func.coalesce(parts.c.next_start, parts.c.last_day + 1) - parts.c.start
+    owed = case((parts.c.debt > parts.c.paid_before, parts.c.debt - parts.c.paid_before), else_=0)
+    # NULL beyond 64-bit safety, as for the debts nothing reduced; one NULL part voids the sum.
+    part = case(
+        (owed > parts.c.safe_debt, null()), else_=(owed * days * parts.c.per_day + parts.c.half) // parts.c.divisor
+    )
+    total = case((func.count() != func.count(part), null()), else_=func.sum(part))
+    by_debt = [parts.c[column.key] for column in key]
+    charged = select(*by_debt, total.label("amount")).group_by(*by_debt).subquery("charged")
+    return select(
+        literal(Book.RECEIVABLE.value),
+        charged.c.account_id,
+        charged.c.service,
+        charged.c.supplier_id,
+        charged.c.period,
+        literal(Component.PENALTY.value),
+        charged.c.amount,
+    ).where(or_(charged.c.amount.is_(None), charged.c.amount > 0))
+
+
+def _paid_so_far(month: Period, in_range: Any) -> Any:
+    """Payments towards each principal debt of ``in_range`` during the month, by day of the
+    month: the day, and everything paid towards the debt from the month's start to that day."""
+    day = cast(extract("day", FinanceTransaction.occurred_on), Integer).label("day")
+    by_day = (
+        select(*_receivable_key(), day, cast(-func.sum(Posting.amount), BigInteger).label("amount"))
+        .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
+        .where(
+            _principal(month, in_range),
+            Posting.amount < 0,
+            FinanceTransaction.occurred_on.between(month.first_day, month.last_day),
+        )
+        .group_by(*_receivable_key(), FinanceTransaction.occurred_on)
+        .subquery("by_day")
+    )
+    key = [by_day.c[column.key] for column in _receivable_key()]
+    so_far = func.sum(by_day.c.amount).over(partition_by=key, order_by=by_day.c.day)
+    return select(*key, by_day.c.day, cast(so_far, BigInteger).label("paid_so_far")).subquery("paid")
 
 
 def _receivable_key() -> tuple[Any, ...]:
@@ -246,23 +329,6 @@ def _principal(month: Period, in_range: Any) -> Any:
         & (Posting.period < month.first_day)  # due in this month at the latest; grace is checked per debt
         & in_range
     )
-
-
-def _paid_during(session: Session, month: Period, in_range: Any) -> dict[Key, list[DebtPayment]]:
-    rows: Iterable[Any] = session.execute(
-        select(*_receivable_key(), FinanceTransaction.occurred_on, -func.sum(Posting.amount))
-        .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
-        .where(
-            _principal(month, in_range),
-            Posting.amount < 0,
-            FinanceTransaction.occurred_on.between(month.first_day, month.last_day),
-        )
-        .group_by(*_receivable_key(), FinanceTransaction.occurred_on)
-    )
-    paid: dict[Key, list[DebtPayment]] = defaultdict(list)
-    for account, period, service, supplier, day, amount in rows:
-        paid[(account, period, service, supplier)].append(DebtPayment(day, int(amount)))
-    return paid
 
 
 # --- the transaction's other side and its figures ------------------------------------------------

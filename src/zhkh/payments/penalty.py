@@ -168,7 +168,7 @@ class IntegerTerm:
     """One sub-period's penalty on a debt ``D`` that stays the same, in integer arithmetic:
     ``(D * multiplier + half) // divisor`` kopecks, which is exactly ``_sub_period``'s
     ``to_kopecks(D × days × rate / (100 × 100 × denominator))`` (rounded half-up). A database
-    can evaluate it on millions of debts in one statement (``penalties._charge_constant_debts``)."""
+    can evaluate it on millions of debts in one statement (``penalties._constant_debt_penalties``)."""
 
     multiplier: int
     half: int
@@ -176,6 +176,53 @@ class IntegerTerm:
 
     def of(self, debt_kopecks: int) -> int:
         return (debt_kopecks * self.multiplier + self.half) // self.divisor
+
+
+@dataclass(frozen=True, slots=True)
+class AccrualRun:
+    """A run of accruing days at one fraction, as a debt that stays the same sees it: from
+    ``first_day`` to ``last_day``. Any part of it, ``days`` long, on a debt ``D`` accrues
+    ``(D * days * per_day + half) // divisor`` kopecks: the calculator's half-up rounding in
+    integers. A payment inside a run cuts it into parts, each rounded on its own, as
+    ``calculate_penalty`` does (the debt differs on each side of the payment)."""
+
+    first_day: date
+    last_day: date
+    per_day: int
+    half: int
+    divisor: int
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    def term(self) -> IntegerTerm:
+        return IntegerTerm(self.days * self.per_day, self.half, self.divisor)
+
+
+def accrual_runs(
+    due_date: date,
+    until: date,
+    rate: Decimal,
+    *,
+    moratoria: Sequence[Moratorium] = MORATORIA,
+    capital_repair: bool = False,
+    window: tuple[date, date] | None = None,
+) -> tuple[AccrualRun, ...]:
+    """The runs of ``calculate_penalty(D, due_date, until, (), rate=rate, ...)`` for any debt
+    ``D > 0`` no payment reduces: with a constant debt the sub-periods (their days and
+    fractions) do not depend on ``D``, so they are found once, on a debt of one kopeck."""
+    sample = calculate_penalty(
+        1, due_date, until, (), rate=rate, moratoria=moratoria, capital_repair=capital_repair, window=window
+    )
+    numerator, denominator = rate.as_integer_ratio()
+    runs = []
+    for sub in sample.sub_periods:
+        # D × days × (numerator / denominator) / (100 × fraction's denominator), rounded half-up:
+        # floor((2 × D × days × numerator + q) / 2q) with q = 100 × fraction's denominator × denominator.
+        q = 100 * _DENOMINATORS[sub.fraction] * denominator
+        runs.append(AccrualRun(sub.first_day, sub.last_day, 2 * numerator, q, 2 * q))
+    return tuple(runs)
 
 
 def constant_debt_terms(
@@ -188,19 +235,9 @@ def constant_debt_terms(
     window: tuple[date, date] | None = None,
 ) -> tuple[IntegerTerm, ...]:
     """The terms whose sum is ``calculate_penalty(D, due_date, until, (), rate=rate, ...)`` for
-    every debt ``D > 0`` that no payment reduces: with a constant debt the sub-periods (their
-    days and fractions) do not depend on ``D``, so they are found once, on a debt of one kopeck."""
-    sample = calculate_penalty(
-        1, due_date, until, (), rate=rate, moratoria=moratoria, capital_repair=capital_repair, window=window
-    )
-    numerator, denominator = rate.as_integer_ratio()
-    terms = []
-    for sub in sample.sub_periods:
-        # D × days × (numerator / denominator) / (100 × fraction's denominator), rounded half-up:
-        # floor((2 × D × days × numerator + q) / 2q) with q = 100 × fraction's denominator × denominator.
-        q = 100 * _DENOMINATORS[sub.fraction] * denominator
-        terms.append(IntegerTerm(2 * sub.days * numerator, q, 2 * q))
-    return tuple(terms)
+    every debt ``D > 0`` that no payment reduces: one per run of ``accrual_runs``."""
+    runs = accrual_runs(due_date, until, rate, moratoria=moratoria, capital_repair=capital_repair, window=window)
+    return tuple(run.term() for run in runs)
 
 
 def _sub_period(first: date, last: date, debt_kopecks: int, fraction: Fraction, rate: Decimal) -> PenaltySubPeriod:

@@ -4,7 +4,8 @@ from 15 June. The rate is 9.5 % (the cap of ПП №474 until 31.12.2026)."""
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -17,10 +18,11 @@ from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import OutboxMessage
 from zhkh.core.periods import Period
 from zhkh.finance import balances
-from zhkh.finance.models import Book, FinanceTransaction, Posting, TransactionKind
+from zhkh.finance import service as books
+from zhkh.finance.models import Book, Component, FinanceTransaction, Posting, TransactionKind
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.penalties import charge_penalties
-from zhkh.payments.penalty import calculate_penalty, due_date_for
+from zhkh.payments.penalty import DebtPayment, calculate_penalty, due_date_for
 from zhkh.payments.service import Incoming, take_in
 
 MAY, JUNE = Period(2026, 5), Period(2026, 6)
@@ -156,3 +158,78 @@ def test_a_debt_too_large_for_exact_arithmetic_is_refused_not_charged_wrong(
     charge("1001", "2026-01", heating=2**62)
     with pytest.raises(IntegrityError), session.begin_nested():
         charge_penalties(session, Period(2026, 7))
+
+
+@pytest.mark.parametrize("month", [Period(2026, 7), Period(2026, 5), Period(2022, 10)], ids=str)
+def test_debts_paid_during_the_month_get_the_calculators_penalty(
+    session: Session, accounts: dict[str, int], charge: Charge, supplier: int, month: Period
+) -> None:
+    # Random debts of seven periods before the month, some paid down before it, all paid on one
+    # to four random days of it (several on one day, more than owed, on the first and the last
+    # day): each debt's penalty must equal calculate_penalty with its payments. July 2026 steps
+    # from 1/300 to 1/130 inside the month; May 2026 has debts in their grace; October 2022 ends
+    # a moratorium (accrual from 2 October) and its periods were due on the 10th.
+    rng = random.Random(str(month))
+    window = (month.first_day, month.last_day)
+    last = month.last_day.day
+    expected: dict[tuple[int, str, date], int] = {}
+    for number, account_id in accounts.items():
+        period = month
+        for _ in range(7):
+            period = period.previous()
+            for service in ("heating", "capital_repair"):
+                debt = rng.randint(1, 500_000)
+                charge(number, str(period), **{service: debt})
+                if rng.random() < 0.3:  # paid down before the month: a smaller opening debt
+                    paid_before = rng.randint(1, debt - 1) if debt > 1 else 0
+                    _pay(
+                        session, account_id, service, supplier, period, month.first_day - timedelta(days=3), paid_before
+                    )
+                    debt -= paid_before
+                days = [rng.choice([1, last, *range(1, last + 1)]) for _ in range(rng.randint(1, 4))]
+                payments = [DebtPayment(month.first_day.replace(day=d), rng.randint(1, debt)) for d in days]
+                for payment in payments:
+                    _pay(session, account_id, service, supplier, period, payment.paid_on, payment.amount_kopecks)
+                due = due_date_for(period.first_day)
+                if debt > 0 and due < window[1]:
+                    capital = service == "capital_repair"
+                    penalty = calculate_penalty(
+                        debt, due, window[1], payments, capital_repair=capital, window=window
+                    ).total_kopecks
+                    if penalty:
+                        expected[(account_id, service, period.first_day)] = penalty
+
+    run = charge_penalties(session, month)
+    charged = session.execute(
+        select(Posting.account_id, Posting.service, Posting.period, Posting.amount).where(
+            Posting.transaction_id == run.transaction_id, Posting.book == Book.RECEIVABLE
+        )
+    ).all()
+    assert {(a, s, p): amount for a, s, p, amount in charged} == expected
+    assert len(expected) > 20
+
+
+def test_a_paid_debt_too_large_for_exact_arithmetic_is_refused_not_charged_wrong(
+    session: Session, accounts: dict[str, int], charge: Charge, supplier: int
+) -> None:
+    charge("1001", "2026-01", heating=2**62)
+    _pay(session, accounts["1001"], "heating", supplier, Period(2026, 1), date(2026, 7, 10), 100)
+    with pytest.raises(IntegrityError), session.begin_nested():
+        charge_penalties(session, Period(2026, 7))
+
+
+def _pay(session: Session, account_id: int, service: str, supplier: int, period: Period, on: date, amount: int) -> None:
+    """``amount`` of the account's advance paid towards one receivable on ``on``."""
+    if amount:
+        books.record(
+            session,
+            TransactionKind.ALLOCATION,
+            on,
+            "test",
+            None,
+            f"paid {amount} on {on}",
+            [
+                books.receivable(account_id, service, supplier, period.first_day, -amount, Component.PRINCIPAL),
+                books.Entry(Book.ADVANCE, amount, account_id=account_id),
+            ],
+        )
