@@ -240,7 +240,7 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
     old debt). Each part accrues on the debt at its start, the opening debt less everything paid
     before that day, and is rounded on its own: ``calculate_penalty``'s sub-periods exactly."""
     key = _receivable_key()
-    opening = _owed_at_start(month, in_range, reduced=True).subquery("opening")
+    opening = _owed_at_start(month, in_range, reduced=True).cte("opening")
     paid = _paid_so_far(month, in_range)
     runs = terms.runs().subquery("runs")
     recent = [period for period, _, _ in terms.recent]
@@ -256,7 +256,7 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
                 ),
             ),
         )
-        .subquery("debt_runs")
+        .cte("debt_runs")
     )
     same_debt = and_(*(paid.c[column.key] == debt_runs.c[column.key] for column in key))
     # Where each part starts, and what was paid before that day: the run's first day...
@@ -315,7 +315,7 @@ def _paid_so_far(month: Period, in_range: Any) -> Any:
     )
     key = [by_day.c[column.key] for column in _receivable_key()]
     so_far = func.sum(by_day.c.amount).over(partition_by=key, order_by=by_day.c.day)
-    return select(*key, by_day.c.day, cast(so_far, BigInteger).label("paid_so_far")).subquery("paid")
+    return select(*key, by_day.c.day, cast(so_far, BigInteger).label("paid_so_far")).cte("paid")
 
 
 def _receivable_key() -> tuple[Any, ...]:
