@@ -54,7 +54,8 @@ class BatchedKey:
         }
 
 
-# The keys of the bulk paths: the books, the billing run's lines and snapshot, the payments.
+# The keys of the bulk paths: the books, the billing run's lines and snapshot, the payments,
+# the readings.
 BATCHED_KEYS = (
     BatchedKey("postings", "transaction_id", "finance_transactions"),
     BatchedKey("postings", "account_id", "accounts"),
@@ -67,6 +68,10 @@ BATCHED_KEYS = (
     BatchedKey("payments", "account_id", "accounts"),
     BatchedKey("payments", "transaction_id", "finance_transactions"),
     BatchedKey("payments", "intake_id", "payment_intakes"),
+    # Meter readings, tens of thousands a second from gateways and the API (migration 0012).
+    BatchedKey("readings", "meter_id", "meters"),
+    BatchedKey("readings", "corrects_id", "readings"),
+    BatchedKey("readings", "superseded_by_id", "readings"),
 )
 _CONSTRAINTS = frozenset(key.constraint for key in BATCHED_KEYS)
 

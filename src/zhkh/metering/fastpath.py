@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from zhkh.core.config import get_settings
@@ -29,7 +28,7 @@ WITH incoming AS (
            m.id AS meter_id, m.zones, m.digits, m.installed_on, m.verified_until, m.archived_on,
            COALESCE(by_size.max_per_hour,
                     CASE WHEN m.scope = 'individual' THEN by_service.max_per_hour END) AS max_per_hour,
-           (i.taken_at AT TIME ZONE :zone)::date AS day,
+           (i.taken_at AT TIME ZONE %(zone)s)::date AS day,
            power(10::numeric, m.digits) AS capacity
     FROM new_incoming i
     JOIN meters m ON m.serial = i.serial
@@ -68,7 +67,7 @@ WITH incoming AS (
     WHERE (previous.taken_at IS NULL OR (previous.taken_at < n.taken_at AND previous.live))
       AND (n.archived_on IS NULL OR n.day <= n.archived_on)
       AND n.value >= 0 AND n.zone BETWEEN 1 AND n.zones AND n.value < n.capacity
-      AND n.taken_at <= :latest AND n.day >= n.installed_on
+      AND n.taken_at <= %(latest)s AND n.day >= n.installed_on
 ), decided AS (
     SELECT j.*,
            j.previous_value IS NOT NULL AND j.value < j.previous_value AS rolled,
@@ -125,10 +124,14 @@ def accept_plain(
     raw = connection.connection.driver_connection
     assert raw is not None
     columns = "idx, serial, zone, taken_at, value, source, source_ref"
-    with raw.cursor() as cursor, cursor.copy(f"COPY new_incoming ({columns}) FROM STDIN") as copy:
-        for row in readings:
-            copy.write_row(row)
-    result = connection.execute(text(_ACCEPT), {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW}).all()
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY new_incoming ({columns}) FROM STDIN") as copy:
+            for row in readings:
+                copy.write_row(row)
+        # The driver's cursor, not a SQLAlchemy result: its rows are plain tuples, which at
+        # 2,000 rows a batch costs a tenth of what building Row objects did.
+        cursor.execute(_ACCEPT, {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
+        result = cursor.fetchall()
     index = {(meter_id, zone): idx for kind, idx, meter_id, zone, _, _ in result if kind == "decided"}
     return [
         (index[(meter_id, zone)], reading_id, meter_id, flags)

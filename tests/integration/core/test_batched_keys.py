@@ -15,13 +15,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from tests.builders import registry
+from tests.builders import metered_registry, registry
 from tests.conftest import PostgresServer
 from zhkh.core.batched_keys import BATCHED_KEYS
 from zhkh.core.db import create_db_engine
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, Posting, TransactionKind
 from zhkh.housing.models import Account, Organisation, OrganisationRole
+from zhkh.metering.models import Meter
 
 PERIOD = date(2026, 5, 1)
 MISSING = 987_654_321
@@ -149,3 +150,20 @@ def test_on_postgresql_the_check_locks_the_rows_it_found_until_commit(committed_
         writer.commit()
         with pytest.raises(IntegrityError, match='still referenced from table "postings"'), deleter.begin():
             deleter.execute(delete(Organisation).where(Organisation.id == supplier))
+
+
+def test_readings_of_unknown_meters_or_readings_are_refused(session: Session, tmp_path: Path) -> None:
+    metered_registry(session, tmp_path)
+    meter = session.scalars(select(Meter.id).order_by(Meter.id)).first()
+    insert = text(
+        "INSERT INTO readings (meter_id, zone, taken_at, value, status, source, corrects_id, received_at) "
+        "VALUES (:meter, 1, :at, 10, 'accepted', 'test', :corrects, CURRENT_TIMESTAMP)"
+    )
+    session.execute(insert, {"meter": meter, "at": "2026-03-10 09:00:00+00", "corrects": None})
+    with _refused(session, "fk_readings_meter_id_meters"), session.begin_nested():
+        session.execute(insert, {"meter": MISSING, "at": "2026-03-11 09:00:00+00", "corrects": None})
+    with _refused(session, "fk_readings_corrects_id_readings"), session.begin_nested():
+        session.execute(insert, {"meter": meter, "at": "2026-03-12 09:00:00+00", "corrects": MISSING})
+    with _refused(session, "fk_readings_superseded_by_id_readings"), session.begin_nested():
+        session.execute(text("UPDATE readings SET superseded_by_id = :missing"), {"missing": MISSING})
+    assert session.scalar(select(func.count()).select_from(text("readings"))) == 1
