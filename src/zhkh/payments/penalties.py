@@ -217,16 +217,22 @@ def _constant_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) ->
     """The penalty postings of every debt of ``in_range`` that nothing reduced during the month."""
     owed = _owed_at_start(month, in_range, reduced=False).subquery()
     penalty = terms.penalty(owed.c.debt, owed.c.period, owed.c.service)
-    charged = select(
+    key = [owed.c[column.key] for column in _receivable_key()]
+    return _penalty_postings(select(*key, penalty.label("amount")).subquery("charged"))
+
+
+def _penalty_postings(charged: Any) -> Any:
+    """Postings of the penalties in ``charged`` (a debt's key and ``amount``) that are not zero;
+    a NULL amount (beyond 64-bit safety) is kept, so the insert fails on it."""
+    return select(
         literal(Book.RECEIVABLE.value),
-        owed.c.account_id,
-        owed.c.service,
-        owed.c.supplier_id,
-        owed.c.period,
+        charged.c.account_id,
+        charged.c.service,
+        charged.c.supplier_id,
+        charged.c.period,
         literal(Component.PENALTY.value),
-        penalty.label("amount"),
-    ).subquery()
-    return select(*charged.c).where(or_(charged.c.amount.is_(None), charged.c.amount > 0))
+        charged.c.amount,
+    ).where(or_(charged.c.amount.is_(None), charged.c.amount > 0))
 
 
 # --- debts paid during the month: in the database too, cut at the payments -----------------------
@@ -286,16 +292,7 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
     )
     total = case((func.count() != func.count(part), null()), else_=func.sum(part))
     by_debt = [parts.c[column.key] for column in key]
-    charged = select(*by_debt, total.label("amount")).group_by(*by_debt).subquery("charged")
-    return select(
-        literal(Book.RECEIVABLE.value),
-        charged.c.account_id,
-        charged.c.service,
-        charged.c.supplier_id,
-        charged.c.period,
-        literal(Component.PENALTY.value),
-        charged.c.amount,
-    ).where(or_(charged.c.amount.is_(None), charged.c.amount > 0))
+    return _penalty_postings(select(*by_debt, total.label("amount")).group_by(*by_debt).subquery("charged"))
 
 
 def _paid_so_far(month: Period, in_range: Any) -> Any:
