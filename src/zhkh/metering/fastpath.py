@@ -11,29 +11,25 @@ ever *accepts*, with the same flags the judge would give; tests compare the two 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from zhkh.core.config import get_settings
 from zhkh.metering.validation import CLOCK_SKEW, DAY_SECONDS, Flag
 
-# The statement reads the batch from a temporary table filled by COPY. ``later`` readings (at or
-# after this one, whatever their status) send a reading to the judge: it may be late, a duplicate
-# or a conflict. Jumps are compared multiplied out, exactly as validation.exceeds() does.
+# The statement reads the batch from a temporary table filled by COPY, each row with its
+# meter's facts (locked and read just before, see lock_meters): no join with the meters or the
+# flow limits per reading. ``later`` readings (at or after this one, whatever their status) send
+# a reading to the judge: it may be late, a duplicate or a conflict. Jumps are compared
+# multiplied out, exactly as validation.exceeds() does.
 _ACCEPT = f"""
 WITH incoming AS (
-    SELECT i.idx, i.zone, i.taken_at, i.value, i.source, i.source_ref,
-           m.id AS meter_id, m.zones, m.digits, m.installed_on, m.verified_until, m.archived_on,
-           COALESCE(by_size.max_per_hour,
-                    CASE WHEN m.scope = 'individual' THEN by_service.max_per_hour END) AS max_per_hour,
-           (i.taken_at AT TIME ZONE %(zone)s)::date AS day,
-           power(10::numeric, m.digits) AS capacity
+    SELECT i.*, (i.taken_at AT TIME ZONE %(zone)s)::date AS day, power(10::numeric, i.digits) AS capacity
     FROM new_incoming i
-    JOIN meters m ON m.serial = i.serial
-    LEFT JOIN flow_limits by_size ON by_size.service = m.service AND by_size.diameter_mm = m.diameter_mm
-    LEFT JOIN flow_limits by_service ON by_service.service = m.service AND by_service.diameter_mm IS NULL
 ), judged AS (
     SELECT n.idx, n.zone, n.taken_at, n.value, n.source, n.source_ref, n.meter_id, n.verified_until,
            n.max_per_hour, n.day, n.capacity, previous.taken_at AS previous_at, previous.value AS previous_value,
@@ -85,6 +81,9 @@ WITH incoming AS (
                   <= j.max_per_hour * {DAY_SECONDS}) AS fits
     FROM judged j
 ), stored AS (
+    -- No ON CONFLICT: the meter is locked and the reading is later than its newest original, so
+    -- it cannot collide with the unique key (meter, zone, time, value); PostgreSQL's speculative
+    -- insertion would cost one more WAL record per reading.
     INSERT INTO readings (meter_id, zone, taken_at, value, status, flags, source, source_ref)
     SELECT meter_id, zone, taken_at, value, 'accepted',
            NULLIF(concat_ws(',', CASE WHEN rolled THEN '{Flag.ROLLOVER.value}' END,
@@ -92,7 +91,6 @@ WITH incoming AS (
                                       THEN '{Flag.VERIFICATION_EXPIRED.value}' END), ''),
            source, source_ref
     FROM decided WHERE fits
-    ON CONFLICT DO NOTHING
     RETURNING id, meter_id, zone, flags
 )
 -- Both sides go back to Python, which pairs them on (meter, zone), unique in a batch: joining the
@@ -104,37 +102,95 @@ SELECT 'stored', NULL, meter_id, zone, id, flags FROM stored
 
 _SCRATCH = """
 CREATE TEMPORARY TABLE IF NOT EXISTS new_incoming (
-    idx integer, serial varchar(64), zone smallint, taken_at timestamptz, value numeric,
-    source varchar(40), source_ref varchar(200)
+    idx integer, meter_id bigint, zone smallint, taken_at timestamptz, value numeric,
+    source varchar(40), source_ref varchar(200),
+    zones smallint, digits smallint, installed_on date, verified_until date, archived_on date,
+    max_per_hour numeric
 ) ON COMMIT DELETE ROWS
+"""
+_SCRATCH_COLUMNS = (
+    "idx, meter_id, zone, taken_at, value, source, source_ref, "
+    "zones, digits, installed_on, verified_until, archived_on, max_per_hour"
+)
+# Binary COPY: no text to format and parse for the timestamps and numbers.
+_SCRATCH_TYPES = (
+    "int4", "int8", "int2", "timestamptz", "numeric", "varchar", "varchar",
+    "int2", "int2", "date", "date", "date", "numeric",
+)  # fmt: skip
+
+# Serials travel as one string split on the server: a 5,000-element list parameter costs the
+# driver more than the lookup costs the server. The separator (unit separator, 0x1f) cannot be
+# in a serial: well_formed_name refuses control characters.
+_SEPARATOR = "\x1f"
+_LOCK = """
+SELECT serial, id, zones, digits, installed_on, verified_until, archived_on, service, diameter_mm,
+       scope = 'individual'
+FROM meters WHERE serial = ANY(string_to_array(%s, chr(31))) ORDER BY id FOR NO KEY UPDATE
 """
 
 
+# The meters of a batch by serial, locked until its transaction ends, with what the fast path
+# needs of each: the rows of _LOCK as the driver gives them (this is read for every batch).
+LockedMeters = dict[str, tuple[Any, ...]]
+
+
+def lock_meters(session: Session, serials: Collection[str]) -> LockedMeters:
+    """Lock the meters named by ``serials`` (see intake's ``_lock_meters``: in id order,
+    ``FOR NO KEY UPDATE``) and read them, so the accepting statement needs no lookup of its
+    own. Unknown serials are simply absent."""
+    joined = _SEPARATOR.join(serials)
+    if joined.count(_SEPARATOR) != len(serials) - 1:
+        raise ValueError("a serial contains the separator 0x1f")  # well_formed_name prevents it
+    with _driver_connection(session).cursor() as cursor:
+        cursor.execute(_LOCK, [joined])
+        return {row[0]: row for row in cursor.fetchall()}
+
+
 def accept_plain(
-    session: Session, readings: Sequence[tuple[int, str, int, datetime, object, str, str | None]], now: datetime
+    session: Session,
+    readings: Sequence[tuple[int, str, int, datetime, Decimal, str, str | None]],
+    meters: LockedMeters,
+    flow_limit: Callable[[str, int | None, bool], Decimal | None],
+    now: datetime,
 ) -> list[tuple[int, int, int, str | None]]:
     """Accept what is plainly acceptable among ``readings`` (index, serial, zone, taken_at,
-    value, source, source_ref), each meter and zone at most once. Returns (index, reading id,
-    meter id, flags) of the readings accepted; the others are not touched."""
-    if not readings:
-        return []
-    connection = session.connection()
-    connection.exec_driver_sql(_SCRATCH)
-    connection.exec_driver_sql("DELETE FROM new_incoming")
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    columns = "idx, serial, zone, taken_at, value, source, source_ref"
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY new_incoming ({columns}) FROM STDIN") as copy:
-            for row in readings:
-                copy.write_row(row)
+    value, source, source_ref), each meter and zone at most once, of the locked ``meters``;
+    ``flow_limit(service, diameter_mm, individual)`` is a meter's maximum flow per hour.
+    Returns (index, reading id, meter id, flags) of the readings accepted; the others (an
+    unknown serial among them) are not touched."""
+    limits: dict[tuple[str, int | None, bool], Decimal | None] = {}
+    with _driver_connection(session).cursor() as cursor:
+        cursor.execute(_SCRATCH)
+        cursor.execute("DELETE FROM new_incoming")
+        with cursor.copy(f"COPY new_incoming ({_SCRATCH_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_SCRATCH_TYPES)
+            for index, serial, zone, taken_at, value, source, source_ref in readings:
+                meter = meters.get(serial)
+                if meter is None:
+                    continue
+                _, meter_id, zones, digits, installed_on, verified_until, archived_on, *kind = meter
+                key = (kind[0], kind[1], kind[2])  # service, diameter, individual: a handful per batch
+                if key not in limits:
+                    limits[key] = flow_limit(*key)
+                copy.write_row(
+                    (
+                        index, meter_id, zone, taken_at, value, source, source_ref,
+                        zones, digits, installed_on, verified_until, archived_on, limits[key],
+                    )
+                )  # fmt: skip
         # The driver's cursor, not a SQLAlchemy result: plain tuples, no Row object for each
-        # of the batch's 2,000 result rows.
+        # of the batch's result rows.
         cursor.execute(_ACCEPT, {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
         result = cursor.fetchall()
-    index = {(meter_id, zone): idx for kind, idx, meter_id, zone, _, _ in result if kind == "decided"}
+    position = {(meter_id, zone): idx for kind, idx, meter_id, zone, _, _ in result if kind == "decided"}
     return [
-        (index[(meter_id, zone)], reading_id, meter_id, flags)
+        (position[(meter_id, zone)], reading_id, meter_id, flags)
         for kind, _, meter_id, zone, reading_id, flags in result
         if kind == "stored"
     ]
+
+
+def _driver_connection(session: Session) -> Any:
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    return raw

@@ -47,7 +47,7 @@ from zhkh.core.db import one_of
 from zhkh.core.outbox import emit
 from zhkh.core.periods import Period, local_date
 from zhkh.core.types import UtcDateTime
-from zhkh.metering.fastpath import accept_plain
+from zhkh.metering.fastpath import LockedMeters, accept_plain, lock_meters
 from zhkh.metering.models import (
     Device,
     DeviceBinding,
@@ -161,9 +161,8 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
     rest = list(range(len(readings)))
     if session.get_bind().dialect.name == "postgresql":
         serials = {r.serial for r in readings if r.serial is not None}
-        if serials:
-            _lock_meters(session, one_of(Meter.serial, serials, session))
-        rest = _accept_plain(session, readings, now, outcomes, arrived)
+        meters = lock_meters(session, serials) if serials else {}
+        rest = _accept_plain(session, readings, meters, now, outcomes, arrived)
     if rest:
         subset = [readings[i] for i in rest]
         for position, outcome in enumerate(_judge_and_store(session, subset, now, arrived)):
@@ -176,12 +175,13 @@ def _ingest_chunk(session: Session, readings: Sequence[IncomingReading], now: da
 def _accept_plain(
     session: Session,
     readings: Sequence[IncomingReading],
+    meters: LockedMeters,
     now: datetime,
     outcomes: list[Outcome | None],
     arrived: set[int],
 ) -> list[int]:
-    """The fast path (fastpath.py) takes readings by serial whose meter and zone occur once in
-    the batch; returns the indices it did not accept, for the judge."""
+    """The fast path (fastpath.py) takes readings of the locked meters by serial whose meter and
+    zone occur once in the batch; returns the indices it did not accept, for the judge."""
     seen: dict[tuple[str, int], int] = {}
     repeated: set[tuple[str, int]] = set()
     for index, reading in enumerate(readings):
@@ -195,11 +195,17 @@ def _accept_plain(
         for index, r in enumerate(readings)
         if r.serial is not None and (r.serial, r.zone) not in repeated
     ]
-    for index, reading_id, meter_id, flags in accept_plain(session, candidates, now):
-        outcomes[index] = Outcome(
-            Status.ACCEPTED, reading_id=reading_id, flags=tuple(flags.split(",")) if flags else ()
-        )
-        arrived.add(meter_id)
+    if candidates and meters:
+        limits = _flow_limits(session)
+
+        def flow_limit(service: str, diameter_mm: int | None, individual: bool) -> Decimal | None:
+            return _flow_limit(limits, service, diameter_mm, individual=individual)
+
+        for index, reading_id, meter_id, flags in accept_plain(session, candidates, meters, flow_limit, now):
+            outcomes[index] = Outcome(
+                Status.ACCEPTED, reading_id=reading_id, flags=tuple(flags.split(",")) if flags else ()
+            )
+            arrived.add(meter_id)
     return [index for index, outcome in enumerate(outcomes) if outcome is None]
 
 

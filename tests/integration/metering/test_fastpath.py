@@ -117,3 +117,11 @@ def test_plain_readings_take_the_fast_path(
         ("accepted", None),
         ("rejected", "unknown_zone"),
     ]
+
+
+def test_locking_refuses_a_serial_with_the_separator(postgres_session: Session, tmp_path: Path) -> None:
+    """Serials travel to the lock joined by 0x1f; one containing it would split into two."""
+    metered_registry(postgres_session, tmp_path)
+    assert set(fastpath.lock_meters(postgres_session, ["CW-1001", "NOPE"])) == {"CW-1001"}
+    with pytest.raises(ValueError, match="separator"):
+        fastpath.lock_meters(postgres_session, ["CW-1001\x1fEL-1002"])
