@@ -185,6 +185,8 @@ def http(args: argparse.Namespace) -> None:
                 connection.request("POST", "/api/v1/readings", body=body, headers=headers)
                 response = connection.getresponse()
                 answer = response.read()
+                if args.fresh_connections:
+                    connection.close()
                 if response.status != 200:
                     failures.append(answer[:200].decode(errors="replace"))
 
@@ -329,6 +331,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="HTTP: server worker processes")
     parser.add_argument("--clients", type=int, default=4, help="HTTP: concurrent client connections")
+    parser.add_argument("--fresh-connections", action="store_true", help="HTTP: a new connection per request")
     parser.add_argument("--consumers", type=int, default=1, help="MQTT: consumer processes")
     parser.add_argument("--per-message", type=int, default=1, help="MQTT: readings per message")
     parser.add_argument("--live", action="store_true", help="MQTT: publish while the consumers run")

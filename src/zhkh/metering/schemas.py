@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from zhkh.metering.models import MeterScope, Provenance, Service
-from zhkh.metering.validation import EARLIEST_READING, LATEST_READING, well_formed_moment, well_formed_value
+from zhkh.metering.validation import well_formed_value
 
 
 class _Values(BaseModel):
@@ -39,22 +39,17 @@ class _Values(BaseModel):
         return self
 
 
-class ReadingIn(_Values):
+class ReadingIn(BaseModel):
+    """One reading of a batch. Only its shape is checked here; what a reading can be (value or
+    values, zones keyed t1 to t3, a finite value of at most 12 integer digits, a time between
+    1970 and 2099) is checked once, as the batch's readings are built (``api._expand``), and a
+    bad one is refused with its position: a batch of 10,000 is not validated twice in Python."""
+
     serial: str = Field(min_length=1, max_length=64, description="the meter's serial number")
     taken_at: datetime | date = Field(description="when it was read: a date (local midnight) or a time with offset")
+    value: Decimal | None = Field(default=None, description="single-rate meters")
+    values: dict[str, Decimal] | None = Field(default=None, description='multi-zone meters: {"t1": ..., "t2": ...}')
     source: str | None = Field(default=None, max_length=40, description="where it came from; default api")
-
-    @field_validator("taken_at")
-    @classmethod
-    def _moment(cls, moment: datetime | date) -> datetime | date:
-        if isinstance(moment, datetime):
-            if moment.tzinfo is None:  # local time, given its zone later; its year is checked here
-                well_formed_moment(moment.replace(tzinfo=UTC), "taken_at")
-                return moment
-            return well_formed_moment(moment, "taken_at")
-        if not EARLIEST_READING.year <= moment.year < LATEST_READING.year:
-            raise ValueError(f"taken_at must be between 1970 and 2099, got {moment.isoformat()}")
-        return moment
 
 
 MAX_BATCH = 10_000

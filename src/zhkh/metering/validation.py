@@ -44,10 +44,22 @@ def well_formed_value(value: Decimal, what: str) -> Decimal:
         raise MalformedReading(
             f"{what} has more than {MAX_INTEGER_DIGITS} digits before the decimal point: {_clip(value)}"
         )
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < _QUANTUM_EXPONENT:
+    if _exponent(value) < _QUANTUM_EXPONENT:
         return value.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_UP)
     return value
+
+
+def _exponent(value: Decimal) -> int:
+    """The exponent of a finite ``value`` (-3 for 1.500). Read from its text, which shows every
+    digit after the point unless it is in scientific notation: ``as_tuple()`` builds a named
+    tuple of all digits, and this runs for every reading."""
+    text = str(value)
+    if "E" in text:
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite
+        return exponent
+    point = text.find(".")
+    return 0 if point < 0 else point + 1 - len(text)
 
 
 def well_formed_moment(moment: datetime, what: str) -> datetime:

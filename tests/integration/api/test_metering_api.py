@@ -227,3 +227,24 @@ def test_last_readings_of_a_two_zone_meter_are_per_zone(client: TestClient, sess
     assert client.post("/api/v1/readings", json={"readings": readings}, headers=writer).is_success
     meter = client.get("/api/v1/meters/EL-1002", headers=reader).json()
     assert [(r["zone"], r["value"]) for r in meter["last_readings"]] == [(1, "1101"), (2, "400")]
+
+
+@pytest.mark.parametrize(
+    ("reading", "complaint"),
+    [
+        ({"value": "1", "values": {"t1": "1"}}, "give value or values, exactly one"),
+        ({}, "give value or values, exactly one"),
+        ({"values": {"t4": "1"}}, "values are keyed t1, t2, t3"),
+        ({"values": {}}, "values are keyed t1, t2, t3"),
+    ],
+)
+def test_a_bad_reading_in_a_batch_is_named_by_its_position(
+    client: TestClient, session: Session, reading: dict[str, object], complaint: str
+) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    good = {"serial": "CW-1001", "taken_at": "2026-02-25", "value": "1"}
+    body = {"readings": [good, {"serial": "CW-1001", "taken_at": "2026-02-26", **reading}]}
+    response = client.post("/api/v1/readings", json=body, headers=writer)
+    assert response.status_code == 422
+    assert f"reading 1 cannot be used: {complaint}" in response.json()["detail"]
+    assert session.scalar(select(Reading)) is None, "a refused batch stores nothing"

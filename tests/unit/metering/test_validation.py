@@ -3,7 +3,19 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from zhkh.metering.validation import Decision, Flag, MeterFacts, Point, Reason, Verdict, judge
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from zhkh.metering.validation import (
+    Decision,
+    Flag,
+    MeterFacts,
+    Point,
+    Reason,
+    Verdict,
+    judge,
+    well_formed_value,
+)
 
 WATER = MeterFacts(
     "CW-1",
@@ -127,3 +139,20 @@ def test_shape_rules() -> None:
     assert decide("1", at(25), zone=2).reason is Reason.UNKNOWN_ZONE
     assert decide("100000", at(25)).reason is Reason.TOO_MANY_DIGITS
     assert decide("1", datetime(2023, 12, 31, tzinfo=UTC)).reason is Reason.BEFORE_INSTALLATION
+
+
+@given(
+    st.integers(min_value=-(10**21), max_value=10**21),
+    st.integers(min_value=-30, max_value=8),
+)
+def test_well_formed_values_keep_their_digits_down_to_a_nanounit(digits: int, exponent: int) -> None:
+    """Within 12 integer digits a value keeps its exact representation (1.500 stays 1.500)
+    unless it has digits below 1e-9, which are rounded half-up to 9 places."""
+    value = Decimal(digits).scaleb(exponent)
+    assume(value.adjusted() < 12)
+    kept = well_formed_value(value, "value")
+    if exponent >= -9:
+        assert str(kept) == str(value)
+    else:
+        assert kept == value.quantize(Decimal("1e-9"), rounding="ROUND_HALF_UP")
+        assert kept.as_tuple().exponent == -9
