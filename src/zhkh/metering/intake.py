@@ -91,7 +91,9 @@ class DeviceChannel:
     channel: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built for every reading, and a frozen dataclass's __init__ (every field set
+# through object.__setattr__) costs more than the checks below. Nothing changes one once built.
+@dataclass(slots=True)
 class IncomingReading:
     taken_at: datetime
     value: Decimal
@@ -104,13 +106,13 @@ class IncomingReading:
     def __post_init__(self) -> None:
         """Refuse (``MalformedReading``) what no reading can be, whichever path built it: the
         database must never see an infinite value, a year-9999 time or a 10 KiB serial."""
-        object.__setattr__(self, "value", well_formed_value(self.value, "value"))
-        object.__setattr__(self, "taken_at", well_formed_moment(self.taken_at, "taken_at"))
+        self.value = well_formed_value(self.value, "value")
+        self.taken_at = well_formed_moment(self.taken_at, "taken_at")
         if self.serial is not None:
-            object.__setattr__(self, "serial", well_formed_name(self.serial, "serial"))
+            self.serial = well_formed_name(self.serial, "serial")
 
 
-@dataclass(slots=True)  # not frozen: one is built per reading, and a frozen __init__ costs three times more
+@dataclass(slots=True)  # not frozen, like IncomingReading: one is built for every reading
 class Outcome:
     status: Status
     reason: str | None = None
