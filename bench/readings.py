@@ -51,6 +51,10 @@ def reset(url: str) -> int:
         # meters for each batch's lock. Autovacuum would have analysed them after the bulk load.
         connection.execute(text("ANALYZE meters"))
         meters = connection.execute(text("SELECT count(*) FROM meters WHERE serial LIKE 'M%'")).scalar_one()
+    # Each connection's temporary scratch table (metering/fastpath.py) leaves dead rows in the
+    # catalogs when it closes; without autovacuum they pile up over runs and slow every query.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM pg_attribute, pg_class, pg_type, pg_depend"))
     engine.dispose()
     return int(meters)
 

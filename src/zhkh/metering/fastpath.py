@@ -28,7 +28,9 @@ from zhkh.metering.validation import CLOCK_SKEW, DAY_SECONDS, Flag
 # multiplied out, exactly as validation.exceeds() does.
 _ACCEPT = f"""
 WITH incoming AS (
-    SELECT i.*, (i.taken_at AT TIME ZONE %(zone)s)::date AS day, power(10::numeric, i.digits) AS capacity
+    SELECT i.idx, i.meter_id, i.zone, i.taken_at, i.value::numeric AS value, i.source, i.source_ref,
+           i.zones, i.installed_on, i.verified_until, i.archived_on, i.max_per_hour::numeric AS max_per_hour,
+           (i.taken_at AT TIME ZONE %(zone)s)::date AS day, power(10::numeric, i.digits) AS capacity
     FROM new_incoming i
 ), judged AS (
     SELECT n.idx, n.zone, n.taken_at, n.value, n.source, n.source_ref, n.meter_id, n.verified_until,
@@ -102,20 +104,22 @@ SELECT 'stored', NULL, meter_id, zone, id, flags FROM stored
 
 _SCRATCH = """
 CREATE TEMPORARY TABLE IF NOT EXISTS new_incoming (
-    idx integer, meter_id bigint, zone smallint, taken_at timestamptz, value numeric,
+    idx integer, meter_id bigint, zone smallint, taken_at timestamptz, value text,
     source varchar(40), source_ref varchar(200),
     zones smallint, digits smallint, installed_on date, verified_until date, archived_on date,
-    max_per_hour numeric
+    max_per_hour text
 ) ON COMMIT DELETE ROWS
 """
 _SCRATCH_COLUMNS = (
     "idx, meter_id, zone, taken_at, value, source, source_ref, "
     "zones, digits, installed_on, verified_until, archived_on, max_per_hour"
 )
-# Binary COPY: no text to format and parse for the timestamps and numbers.
+# Binary COPY: no text to format and parse for the integers, times and dates. The numbers go as
+# their text (str of a Decimal is exact), cast in the statement: the driver's binary numeric
+# dumper builds a Python named tuple of the digits (Decimal.as_tuple) for every value.
 _SCRATCH_TYPES = (
-    "int4", "int8", "int2", "timestamptz", "numeric", "varchar", "varchar",
-    "int2", "int2", "date", "date", "date", "numeric",
+    "int4", "int8", "int2", "timestamptz", "text", "varchar", "varchar",
+    "int2", "int2", "date", "date", "date", "text",
 )  # fmt: skip
 
 # Serials travel as one string split on the server: a 5,000-element list parameter costs the
@@ -158,7 +162,7 @@ def accept_plain(
     ``flow_limit(service, diameter_mm, individual)`` is a meter's maximum flow per hour.
     Returns (index, reading id, meter id, flags) of the readings accepted; the others (an
     unknown serial among them) are not touched."""
-    limits: dict[tuple[str, int | None, bool], Decimal | None] = {}
+    limits: dict[tuple[str, int | None, bool], str | None] = {}
     with _driver_connection(session).cursor() as cursor:
         cursor.execute(_SCRATCH)
         cursor.execute("DELETE FROM new_incoming")
@@ -171,10 +175,11 @@ def accept_plain(
                 _, meter_id, zones, digits, installed_on, verified_until, archived_on, *kind = meter
                 key = (kind[0], kind[1], kind[2])  # service, diameter, individual: a handful per batch
                 if key not in limits:
-                    limits[key] = flow_limit(*key)
+                    limit = flow_limit(*key)
+                    limits[key] = None if limit is None else str(limit)
                 copy.write_row(
                     (
-                        index, meter_id, zone, taken_at, value, source, source_ref,
+                        index, meter_id, zone, taken_at, str(value), source, source_ref,
                         zones, digits, installed_on, verified_until, archived_on, limits[key],
                     )
                 )  # fmt: skip

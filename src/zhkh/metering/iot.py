@@ -46,7 +46,7 @@ class MessageError(ValueError):
     """The message cannot be read: it goes to the dead-letter table with this reason."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per reading of a gateway's message, and a frozen __init__ is slow
 class SerialReading:
     """A reading that names its meter directly (the platform format)."""
 
@@ -121,13 +121,12 @@ def parse_time(text: Any, what: str) -> datetime:
     match = _TIMESTAMP.match(text.strip())
     if not match:
         raise MessageError(f"{what}: not a timestamp: {text!r}")
-    moment, fraction, offset = match.groups()
-    if offset is None:
+    if match.group(3) is None:
         raise MessageError(f"{what}: a timestamp needs its UTC offset: {text!r}")
-    offset = "+00:00" if offset == "Z" else (offset if ":" in offset else f"{offset[:3]}:{offset[3:]}")
-    micro = f".{fraction[:6].ljust(6, '0')}" if fraction else ""  # Python keeps microseconds
     try:
-        return well_formed_moment(datetime.fromisoformat(f"{moment}{micro}{offset}"), what)
+        # Since Python 3.11 fromisoformat reads every form the pattern lets through: Z, +0000,
+        # a space for T, and a fraction of any length (beyond microseconds it is truncated).
+        return well_formed_moment(datetime.fromisoformat(match.string), what)
     except ValueError as exc:
         raise MessageError(f"{what}: not a timestamp: {text!r} ({exc})") from exc
 
