@@ -82,24 +82,19 @@ WITH incoming AS (
                       ELSE j.value + j.capacity - j.day_start_value END) * 3600
                   <= j.max_per_hour * {DAY_SECONDS}) AS fits
     FROM judged j
-), stored AS (
-    -- No ON CONFLICT: the meter is locked and the reading is later than its newest original, so
-    -- it cannot collide with the unique key (meter, zone, time, value); PostgreSQL's speculative
-    -- insertion would cost one more WAL record per reading.
-    INSERT INTO readings (meter_id, zone, taken_at, value, status, flags, source, source_ref)
-    SELECT meter_id, zone, taken_at, value, 'accepted',
-           NULLIF(concat_ws(',', CASE WHEN rolled THEN '{Flag.ROLLOVER.value}' END,
-                                 CASE WHEN verified_until IS NOT NULL AND day > verified_until
-                                      THEN '{Flag.VERIFICATION_EXPIRED.value}' END), ''),
-           source, source_ref
-    FROM decided WHERE fits
-    RETURNING id, meter_id, zone, flags
 )
--- Both sides go back to Python, which pairs them on (meter, zone), unique in a batch: joining the
--- two CTEs here would be planned as a nested loop over both, quadratic in the batch.
-SELECT 'decided' AS kind, idx, meter_id, zone, NULL::bigint AS id, NULL::varchar AS flags FROM decided WHERE fits
-UNION ALL
-SELECT 'stored', NULL, meter_id, zone, id, flags FROM stored
+-- No ON CONFLICT: the meter is locked and the reading is later than its newest original, so it
+-- cannot collide with the unique key (meter, zone, time, value); PostgreSQL's speculative
+-- insertion would cost one more WAL record per reading. The stored rows come back by (meter,
+-- zone), unique in a batch, which the caller maps to its readings.
+INSERT INTO readings (meter_id, zone, taken_at, value, status, flags, source, source_ref)
+SELECT meter_id, zone, taken_at, value, 'accepted',
+       NULLIF(concat_ws(',', CASE WHEN rolled THEN '{Flag.ROLLOVER.value}' END,
+                             CASE WHEN verified_until IS NOT NULL AND day > verified_until
+                                  THEN '{Flag.VERIFICATION_EXPIRED.value}' END), ''),
+       source, source_ref
+FROM decided WHERE fits
+RETURNING meter_id, zone, id, flags
 """
 
 _SCRATCH = """
@@ -163,6 +158,7 @@ def accept_plain(
     Returns (index, reading id, meter id, flags) of the readings accepted; the others (an
     unknown serial among them) are not touched."""
     limits: dict[tuple[str, int | None, bool], str | None] = {}
+    position: dict[tuple[int, int], int] = {}
     with _driver_connection(session).cursor() as cursor:
         cursor.execute(_SCRATCH)
         cursor.execute("DELETE FROM new_incoming")
@@ -177,22 +173,17 @@ def accept_plain(
                 if key not in limits:
                     limit = flow_limit(*key)
                     limits[key] = None if limit is None else str(limit)
+                position[(meter_id, zone)] = index
                 copy.write_row(
                     (
                         index, meter_id, zone, taken_at, str(value), source, source_ref,
                         zones, digits, installed_on, verified_until, archived_on, limits[key],
                     )
                 )  # fmt: skip
-        # The driver's cursor, not a SQLAlchemy result: plain tuples, no Row object for each
-        # of the batch's result rows.
+        # The driver's cursor, not a SQLAlchemy result: plain tuples, no Row object per reading.
         cursor.execute(_ACCEPT, {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
-        result = cursor.fetchall()
-    position = {(meter_id, zone): idx for kind, idx, meter_id, zone, _, _ in result if kind == "decided"}
-    return [
-        (position[(meter_id, zone)], reading_id, meter_id, flags)
-        for kind, _, meter_id, zone, reading_id, flags in result
-        if kind == "stored"
-    ]
+        stored = cursor.fetchall()
+    return [(position[(meter_id, zone)], reading_id, meter_id, flags) for meter_id, zone, reading_id, flags in stored]
 
 
 def _driver_connection(session: Session) -> Any:
