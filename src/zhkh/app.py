@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,11 +17,28 @@ from zhkh.billing.api import router as billing_router
 from zhkh.core.api import install_error_handlers
 from zhkh.core.config import Settings, get_settings
 from zhkh.core.db import session_factory as default_session_factory
+from zhkh.core.runtime import settle_for_service
 from zhkh.housing.api import router as housing_router
 from zhkh.ledger.api import router as ledger_router
 from zhkh.metering.api import router as metering_router
 from zhkh.notify.api import router as notify_router
 from zhkh.payments.api import router as payments_router
+
+
+@asynccontextmanager
+async def _settled(_app: FastAPI) -> AsyncIterator[None]:
+    settle_for_service()
+    yield
+
+
+def create_service_app() -> FastAPI:
+    """The app as ``zhkh serve`` runs it, in each worker process: settled for a long-running
+    service once it has started (core.runtime). Tests use ``create_app``, whose objects must not
+    be frozen: the permanent generation would keep their reference cycles (sessions,
+    connections) for the rest of the test run."""
+    app = create_app()
+    app.router.lifespan_context = _settled
+    return app
 
 
 def create_app(session_factory: sessionmaker[Session] | None = None, settings: Settings | None = None) -> FastAPI:

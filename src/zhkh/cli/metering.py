@@ -293,6 +293,7 @@ def mqtt_command(
 ) -> None:
     """Consume device messages from an MQTT broker (QoS 1, acknowledged after commit)."""
     from zhkh.core.db import get_engine
+    from zhkh.core.runtime import settle_for_service
     from zhkh.metering.mqtt import Broker, MqttConsumer, parse_route
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -309,6 +310,7 @@ def mqtt_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    settle_for_service()
     stats = consumer.run(stop, idle_exit)
     console.print(
         f"stopped: {stats.messages} messages, {stats.readings} readings, {stats.dead_letters} dead letters, "

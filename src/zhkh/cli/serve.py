@@ -13,4 +13,4 @@ def serve(
     """Serve the API (OpenAPI docs at /docs, health at /healthz)."""
     import uvicorn
 
-    uvicorn.run("zhkh.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("zhkh.app:create_service_app", factory=True, host=host, port=port, workers=workers, log_level="info")

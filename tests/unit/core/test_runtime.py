@@ -68,3 +68,20 @@ def test_no_collection_pass_runs_during_the_paused_work_and_passes_start_again_a
         assert passes, "the collector did not run again after the pause"
     finally:
         gc.callbacks.remove(count)
+
+
+def test_a_served_app_freezes_what_start_up_made_and_a_test_app_does_not() -> None:
+    """``zhkh serve`` moves start-up's objects out of the collector's sight once a worker has
+    started; the app tests build is left alone."""
+    from fastapi.testclient import TestClient
+
+    from zhkh.app import create_app, create_service_app
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app()):
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_service_app()):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
