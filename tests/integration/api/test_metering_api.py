@@ -236,6 +236,14 @@ def test_last_readings_of_a_two_zone_meter_are_per_zone(client: TestClient, sess
         ({}, "give value or values, exactly one"),
         ({"values": {"t4": "1"}}, "values are keyed t1, t2, t3"),
         ({"values": {}}, "values are keyed t1, t2, t3"),
+        ({"value": "lots"}, "value must be a number, got 'lots'"),
+        ({"value": True}, "value must be a number or a numeric string"),
+        ({"values": {"t1": None}}, "values.t1 must be a number or a numeric string"),
+        ({"value": "1", "taken_at": 20260226}, "taken_at must be an ISO date or time as a string"),
+        ({"value": "1", "taken_at": "26.02.2026"}, "taken_at is not an ISO date or time"),
+        ({"value": "1", "serial": 1001}, "serial must be a string"),
+        ({"value": "1", "serial": " "}, "serial is empty"),
+        ({"value": "1", "source": "x" * 41}, "source must be a string of at most 40 characters"),
     ],
 )
 def test_a_bad_reading_in_a_batch_is_named_by_its_position(
@@ -248,3 +256,29 @@ def test_a_bad_reading_in_a_batch_is_named_by_its_position(
     assert response.status_code == 422
     assert f"reading 1 cannot be used: {complaint}" in response.json()["detail"]
     assert session.scalar(select(Reading)) is None, "a refused batch stores nothing"
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b"{not json", "the body is not JSON"),
+        (b'{"readings": []}', "at least one reading"),
+        (b'[{"serial": "CW-1001"}]', "at least one reading"),
+        (b'{"readings": [1]}', "reading 0 cannot be used: a reading must be a JSON object"),
+    ],
+)
+def test_a_batch_body_of_the_wrong_shape_gets_422_with_the_reason(
+    client: TestClient, session: Session, body: bytes, complaint: str
+) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    response = client.post("/api/v1/readings", content=body, headers=writer | {"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert complaint in response.json()["detail"]
+
+
+def test_the_batch_body_is_documented_though_read_by_hand(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/readings"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    item = schema["properties"]["readings"]["items"]
+    assert set(item["properties"]) == {"serial", "taken_at", "value", "values", "source"}
+    assert "$ref" not in str(schema)
