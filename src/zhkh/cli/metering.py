@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -311,6 +312,10 @@ def mqtt_command(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     settle_for_service()
+    # The MQTT client's network thread reads and acknowledges while this one parses and stores;
+    # with the default 5 ms between switches of the interpreter lock it fell so far behind a
+    # backlog that the broker's PINGRESP waited 30 s in the socket and the connection timed out.
+    sys.setswitchinterval(0.001)
     stats = consumer.run(stop, idle_exit)
     console.print(
         f"stopped: {stats.messages} messages, {stats.readings} readings, {stats.dead_letters} dead letters, "
