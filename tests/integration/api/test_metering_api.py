@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,13 @@ def test_the_batch_body_is_documented_though_read_by_hand(client: TestClient) ->
     item = schema["properties"]["readings"]["items"]
     assert set(item["properties"]) == {"serial", "taken_at", "value", "values", "source"}
     assert "$ref" not in str(schema)
+
+
+def test_a_json_number_is_kept_exactly_and_a_time_without_offset_is_local(client: TestClient, session: Session) -> None:
+    writer = bearer(session, "writer", ["readings:write"])
+    body = {"readings": [{"serial": "CW-1001", "taken_at": "2026-02-25T12:00:00", "value": 12.3}]}
+    answer = client.post("/api/v1/readings", json=body, headers=writer).json()
+    assert answer["summary"] == {"accepted": 1}
+    stored = session.scalars(select(Reading)).one()
+    assert str(stored.value) == "12.3", "from the number's shortest text, not its binary float"
+    assert stored.taken_at == datetime(2026, 2, 25, 9, tzinfo=UTC), "12:00 in Moscow"
