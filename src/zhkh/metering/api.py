@@ -201,8 +201,8 @@ async def post_readings(body: Annotated[bytes, Depends(_body)], session: Session
     the answer says, per reading, accepted, duplicate, rejected (with the reason) or quarantined
     (no such live meter)."""
     # Parsed here, on the event loop (about 3 ms per 1,000 readings), and stored in the thread
-    # pool: parsing in the pool too measured ~8 % slower (one more hand-over of the interpreter
-    # lock per batch), at the cost of the worker's other requests waiting those milliseconds.
+    # pool: parsing in the pool too measured 6-8 % slower in bench/readings.py http; the price
+    # is that the worker's other requests wait those milliseconds.
     expanded = _batch(body)
     return await run_in_threadpool(_store_batch, session, expanded)
 
