@@ -41,7 +41,6 @@ from zhkh.metering.schemas import (
     MeterOut,
     ReadingBatchIn,
     ReadingBatchOut,
-    ReadingIn,
     ReadingOut,
     ReadingResult,
     ResidentReadingIn,
@@ -71,11 +70,6 @@ def _moment(value: datetime | date) -> datetime:
     if not EARLIEST_READING.year <= value.year < LATEST_READING.year:
         raise MalformedReading(f"taken_at must be between 1970 and 2099, got {value.isoformat()}")
     return local_midnight(value, zone)
-
-
-def _expand(item: ReadingIn, source: str) -> list[IncomingReading]:
-    """The readings of one item (one per zone); ``MalformedReading`` if it cannot be one."""
-    return _zone_readings(item.serial, _moment(item.taken_at), item.value, item.values, item.source or source)
 
 
 def _zone_readings(serial: str, taken_at: datetime, value: Any, values: Any, source: str) -> list[IncomingReading]:
@@ -363,10 +357,7 @@ def post_my_reading(reading: ResidentReadingIn, session: SessionDep, token: Resi
         zones = ", ".join(f"t{zone}" for zone in range(1, meter.zones + 1))
         refusal = ReadingRejected(f"meter {meter.serial} has {meter.zones} zones: give values for {zones}")
         return JSONResponse(refusal.to_dict(), status_code=refusal.status_code)
-    item = ReadingIn(
-        serial=reading.serial, taken_at=utc_now(), value=reading.value, values=reading.values, source="resident"
-    )
-    readings = _expand(item, "resident")
+    readings = _zone_readings(reading.serial, utc_now(), reading.value, reading.values, "resident")
     result = ReadingResult.model_validate(_result(0, [r.zone for r in readings], ingest(session, readings).outcomes))
     if result.status == Status.REJECTED:
         # Answered, not raised: raising would roll back, and a rejected reading is kept too.
