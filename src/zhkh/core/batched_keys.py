@@ -91,10 +91,10 @@ FUNCTIONS = (
         present bigint;
         example text;
     BEGIN
+        -- One pass: each distinct value probed and locked once, counted whether found or not.
         EXECUTE format(
-            'WITH wanted AS (SELECT DISTINCT %1$I AS id FROM new_rows WHERE %1$I IS NOT NULL), '
-            'present AS (SELECT id FROM %2$I WHERE id IN (SELECT id FROM wanted) FOR KEY SHARE) '
-            'SELECT (SELECT count(*) FROM wanted), (SELECT count(*) FROM present)',
+            'SELECT count(*), count(p.found) FROM (SELECT DISTINCT %1$I AS id FROM new_rows WHERE %1$I IS NOT NULL) w '
+            'LEFT JOIN LATERAL (SELECT true AS found FROM %2$I r WHERE r.id = w.id FOR KEY SHARE) p ON true',
             TG_ARGV[0], TG_ARGV[1]) INTO wanted, present;
         IF wanted <> present THEN
             EXECUTE format(
