@@ -247,7 +247,7 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
     before that day, and is rounded on its own: ``calculate_penalty``'s sub-periods exactly."""
     key = _receivable_key()
     opening = _owed_at_start(month, in_range, reduced=True).cte("opening")
-    paid = _paid_so_far(month, in_range)
+    paid = _paid_by_day(month, in_range)
     runs = terms.runs().subquery("runs")
     recent = [period for period, _, _ in terms.recent]
     debt_runs = (
@@ -264,29 +264,38 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
         )
         .cte("debt_runs")
     )
+    # Each run's parts as events in day order: the run's start (nothing paid) and, for every
+    # payment made before the run's last day, the day after it (or the run's first day for a
+    # payment before the run, a part of no days that only counts what was paid). A payment on day
+    # ``d`` lowers the debt from day ``d + 1``; ``ord`` puts payments before the run's start on
+    # the same day, so the start's part sees them.
+    run_start = select(
+        *debt_runs.c,
+        debt_runs.c.first_day.label("start"),
+        literal(0, BigInteger).label("amount"),
+        literal(1, Integer).label("ord"),
+    )
     same_debt = and_(*(paid.c[column.key] == debt_runs.c[column.key] for column in key))
-    # Where each part starts, and what was paid before that day: the run's first day...
-    run_starts = (
-        select(
-            *debt_runs.c,
-            debt_runs.c.first_day.label("start"),
-            func.coalesce(func.max(paid.c.paid_so_far), 0).label("paid_before"),
-        )
-        .select_from(debt_runs.outerjoin(paid, and_(same_debt, paid.c.day < debt_runs.c.first_day)))
-        .group_by(*debt_runs.c)
-    )
-    # ... and the day after each payment made before the run's last day.
-    payment_starts = select(
-        *debt_runs.c, (paid.c.day + 1).label("start"), paid.c.paid_so_far.label("paid_before")
-    ).join(paid, and_(same_debt, paid.c.day >= debt_runs.c.first_day, paid.c.day < debt_runs.c.last_day))
-    starts = union_all(run_starts, payment_starts).subquery("starts")
-    next_start = func.lead(starts.c.start).over(
-        partition_by=[*(starts.c[column.key] for column in key), starts.c.first_day], order_by=starts.c.start
-    )
-    parts = select(*starts.c, next_start.label("next_start")).subquery("parts")
+    after_payment = select(
+        *debt_runs.c,
+        case((paid.c.day >= debt_runs.c.first_day, paid.c.day + 1), else_=debt_runs.c.first_day).label("start"),
+        paid.c.amount,
+        literal(0, Integer).label("ord"),
+    ).join(paid, and_(same_debt, paid.c.day < debt_runs.c.last_day))
+    events = union_all(run_start, after_payment).subquery("events")
+    in_run = {
+        "partition_by": [*(events.c[column.key] for column in key), events.c.first_day],
+        "order_by": [events.c.start, events.c.ord],
+    }
+    parts = select(
+        *events.c,
+        cast(func.sum(events.c.amount).over(**in_run), BigInteger).label("paid_before"),
+        func.lead(events.c.start).over(**in_run).label("next_start"),
+    ).subquery("parts")
     days = func.coalesce(parts.c.next_start, parts.c.last_day + 1) - parts.c.start
     owed = case((parts.c.debt > parts.c.paid_before, parts.c.debt - parts.c.paid_before), else_=0)
-    # NULL beyond 64-bit safety, as for the debts nothing reduced; one NULL part voids the sum.
+    # NULL beyond 64-bit safety, as for the debts nothing reduced; one NULL part voids the sum. A
+    # part of no days is (0 + half) // divisor = 0.
     part = case(
         (owed > parts.c.safe_debt, null()), else_=(owed * days * parts.c.per_day + parts.c.half) // parts.c.divisor
     )
@@ -295,11 +304,11 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
     return _penalty_postings(select(*by_debt, total.label("amount")).group_by(*by_debt).subquery("charged"))
 
 
-def _paid_so_far(month: Period, in_range: Any) -> Any:
-    """Payments towards each principal debt of ``in_range`` during the month, by day of the
-    month: the day, and everything paid towards the debt from the month's start to that day."""
+def _paid_by_day(month: Period, in_range: Any) -> Any:
+    """Payments towards each principal debt of ``in_range`` during the month: the day of the
+    month and the amount paid towards the debt that day."""
     day = cast(extract("day", FinanceTransaction.occurred_on), Integer).label("day")
-    by_day = (
+    return (
         select(*_receivable_key(), day, cast(-func.sum(Posting.amount), BigInteger).label("amount"))
         .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
         .where(
@@ -308,11 +317,8 @@ def _paid_so_far(month: Period, in_range: Any) -> Any:
             FinanceTransaction.occurred_on.between(month.first_day, month.last_day),
         )
         .group_by(*_receivable_key(), FinanceTransaction.occurred_on)
-        .subquery("by_day")
+        .cte("paid")
     )
-    key = [by_day.c[column.key] for column in _receivable_key()]
-    so_far = func.sum(by_day.c.amount).over(partition_by=key, order_by=by_day.c.day)
-    return select(*key, by_day.c.day, cast(so_far, BigInteger).label("paid_so_far")).cte("paid")
 
 
 def _receivable_key() -> tuple[Any, ...]:
