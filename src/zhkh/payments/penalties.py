@@ -283,14 +283,12 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
         literal(0, Integer).label("ord"),
     ).join(paid, and_(same_debt, paid.c.day < debt_runs.c.last_day))
     events = union_all(run_start, after_payment).subquery("events")
-    in_run = {
-        "partition_by": [*(events.c[column.key] for column in key), events.c.first_day],
-        "order_by": [events.c.start, events.c.ord],
-    }
+    partition = [*(events.c[column.key] for column in key), events.c.first_day]
+    order = [events.c.start, events.c.ord]
     parts = select(
         *events.c,
-        cast(func.sum(events.c.amount).over(**in_run), BigInteger).label("paid_before"),
-        func.lead(events.c.start).over(**in_run).label("next_start"),
+        cast(func.sum(events.c.amount).over(partition_by=partition, order_by=order), BigInteger).label("paid_before"),
+        func.lead(events.c.start).over(partition_by=partition, order_by=order).label("next_start"),
     ).subquery("parts")
     days = func.coalesce(parts.c.next_start, parts.c.last_day + 1) - parts.c.start
     owed = case((parts.c.debt > parts.c.paid_before, parts.c.debt - parts.c.paid_before), else_=0)
