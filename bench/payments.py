@@ -74,7 +74,6 @@ from zhkh.core.money import format_rubles  # noqa: E402
 from zhkh.core.periods import Period  # noqa: E402
 from zhkh.core.requisites import with_account_key, with_inn_check_digits  # noqa: E402
 from zhkh.finance import balances as balances_module  # noqa: E402
-from zhkh.finance import service as books_module  # noqa: E402
 from zhkh.payments import intake as intake_module  # noqa: E402
 from zhkh.payments import penalties as penalties_module  # noqa: E402
 from zhkh.payments import service as service_module  # noqa: E402
@@ -455,7 +454,7 @@ def stage_allocate(engine: Engine, profile: Path | None) -> Outcome:
 def stage_penalties(engine: Engine, month: Period, profile: Path | None) -> Outcome:
     phases = Phases()
     penalties = penalties_module
-    phases.wrap(books_module, "write_from_query", "charging in the database (debts unreduced and paid, suppliers)")
+    phases.wrap(penalties, "_charge_range", "charging ranges of accounts in the database (debts staged, both kinds)")
     phases.wrap(penalties, "_summarise", "figures per account")
     start_mib = reset_peak_rss()
     run, seconds = in_transaction(engine, lambda session: charge_penalties(session, month), phases, profile)

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Column, Enum, MetaData, Row, Table, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Enum,
+    MetaData,
+    Row,
+    Select,
+    Table,
+    TableClause,
+    column,
+    func,
+    insert,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from zhkh.core.types import ExactDecimal, UtcDateTime
 
@@ -172,3 +191,33 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
     session.flush()
     largest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(largest + 1, largest + 1 + count))
+
+
+class _CreateTemporaryTableAs(Executable, ClauseElement):
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name, self.query = name, query
+
+
+@compiles(_CreateTemporaryTableAs)
+def _create_temporary_table_as(element: _CreateTemporaryTableAs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'CREATE TEMPORARY TABLE "{element.name}" AS {compiler.process(element.query, **kw)}'
+
+
+@contextmanager
+def materialized(session: Session, name: str, query: Select[Any]) -> Iterator[TableClause]:
+    """The rows of ``query`` in a temporary table ``name``, analysed on PostgreSQL, for the
+    block to select from; dropped after it (after an error the caller's rollback drops it). Two
+    reasons to stage a big intermediate result this way on PostgreSQL: CREATE TABLE AS runs its
+    query with parallel workers, which INSERT … SELECT never gets (PostgreSQL 15), and queries
+    reading an analysed table are planned on its real row count, not on an estimate of an
+    aggregate's output."""
+    columns = [(c.key, c.type) for c in query.selected_columns]
+    if any(key is None for key, _ in columns):
+        raise ValueError(f"every column of the query staged as {name} needs a name (label it)")
+    session.execute(_CreateTemporaryTableAs(name, query))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f'ANALYZE "{name}"'))
+    yield table(name, *(column(str(key), type_) for key, type_ in columns))
+    session.execute(text(f'DROP TABLE "{name}"'))

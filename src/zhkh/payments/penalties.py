@@ -7,8 +7,9 @@ month, for a debt that stays the same, depend only on the debt's period: ``penal
 finds them once per period (``MonthTerms``) as integer arithmetic that rounds half-up exactly
 as the calculator does. A debt nothing reduced during the month accrues its runs whole, in one
 CASE expression; a debt paid during the month has its runs cut at the payments, each part on
-the debt at its start. The database charges both kinds of a range of accounts in two
-INSERT … SELECT statements, without a row travelling to Python. tests/unit/payments/
+the debt at its start. The database charges both kinds of a range of accounts without a row
+travelling to Python: the range's debts are staged once in a temporary table, then each kind is
+written by an INSERT … SELECT (the paid debts' penalties staged first, see ``_charge_range``). tests/unit/payments/
 test_penalty.py checks the arithmetic against the calculator; the integration tests charge
 random debts and payments and compare each with ``calculate_penalty``."""
 
@@ -19,9 +20,25 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, and_, case, cast, extract, func, literal, null, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from zhkh.core.bulk import materialized
 from zhkh.core.clock import utc_now
 from zhkh.core.errors import Conflict, InvalidInput
 from zhkh.core.outbox import emit
@@ -65,8 +82,7 @@ def charge_penalties(session: Session, month: Period) -> PenaltyRun:
         )
         terms = MonthTerms.of(month)
         for in_range in _account_ranges(session):
-            books.write_from_query(session, transaction_id, _constant_debt_penalties(month, in_range, terms))
-            books.write_from_query(session, transaction_id, _reduced_debt_penalties(month, in_range, terms))
+            _charge_range(session, transaction_id, month, in_range, terms)
         _summarise(session, transaction_id, run)
         if not run.receivables:
             savepoint.rollback()
@@ -198,27 +214,38 @@ def _sum_of(debt: Any, runs: Sequence[AccrualRun]) -> Any:
     return total
 
 
-def _owed_at_start(month: Period, in_range: Any, *, reduced: bool) -> Any:
-    """Each principal debt of ``in_range`` owed at the month's start (its key and ``debt``), of
-    those reduced during the month or of the others, in one pass over the range's receivables."""
+def _charge_range(session: Session, transaction_id: int, month: Period, in_range: Any, terms: MonthTerms) -> None:
+    """The penalty postings of one range of accounts. Its debts owed at the month's start are
+    staged once for both kinds (``materialized``: one pass over the range's receivables, and real
+    row counts for the planner), and so are the paid debts' penalties, whose query then runs with
+    parallel workers, before they are written."""
+    with materialized(session, "penalty_debts", _owed_at_start(month, in_range)) as debts:
+        constant = _constant_debt_penalties(debts, terms)
+        books.write_from_query(session, transaction_id, _penalty_postings(constant))
+        with materialized(session, "penalty_charges", _reduced_debt_penalties(month, in_range, debts, terms)) as paid:
+            books.write_from_query(session, transaction_id, _penalty_postings(paid))
+
+
+def _owed_at_start(month: Period, in_range: Any) -> Select[Any]:
+    """Each principal debt of ``in_range`` owed at the month's start (its key and ``debt``), and
+    whether a payment reduced it during the month (``reduced``, 1 or 0)."""
     before = FinanceTransaction.occurred_on < month.first_day
     debt = cast(func.sum(case((before, Posting.amount), else_=0)), BigInteger)
     paid_in_month = func.max(case((and_(~before, Posting.amount < 0), 1), else_=0))
     return (
-        select(*_receivable_key(), debt.label("debt"))
+        select(*_receivable_key(), debt.label("debt"), paid_in_month.label("reduced"))
         .join(FinanceTransaction, FinanceTransaction.id == Posting.transaction_id)
         .where(_principal(month, in_range), FinanceTransaction.occurred_on <= month.last_day)
         .group_by(*_receivable_key())
-        .having(debt > 0, paid_in_month == (1 if reduced else 0))
+        .having(debt > 0)
     )
 
 
-def _constant_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> Any:
-    """The penalty postings of every debt of ``in_range`` that nothing reduced during the month."""
-    owed = _owed_at_start(month, in_range, reduced=False).subquery()
-    penalty = terms.penalty(owed.c.debt, owed.c.period, owed.c.service)
-    key = [owed.c[column.key] for column in _receivable_key()]
-    return _penalty_postings(select(*key, penalty.label("amount")).subquery("charged"))
+def _constant_debt_penalties(debts: Any, terms: MonthTerms) -> Any:
+    """The penalty of every debt among ``debts`` that nothing reduced during the month."""
+    penalty = terms.penalty(debts.c.debt, debts.c.period, debts.c.service)
+    key = [debts.c[column.key] for column in _receivable_key()]
+    return select(*key, penalty.label("amount")).where(debts.c.reduced == 0).subquery("charged")
 
 
 def _penalty_postings(charged: Any) -> Any:
@@ -238,15 +265,16 @@ def _penalty_postings(charged: Any) -> Any:
 # --- debts paid during the month: in the database too, cut at the payments -----------------------
 
 
-def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> Any:
-    """The penalty postings of every debt of ``in_range`` that payments reduced during the month.
+def _reduced_debt_penalties(month: Period, in_range: Any, debts: Any, terms: MonthTerms) -> Select[Any]:
+    """The penalty of every debt among ``debts`` (of ``in_range``) that payments reduced during
+    the month.
 
     Each of the debt's runs (``MonthTerms.runs``) is cut into parts at the payments made inside
     it: a payment on day ``d`` lowers the debt from day ``d + 1`` (the payment day still counts the
     old debt). Each part accrues on the debt at its start, the opening debt less everything paid
     before that day, and is rounded on its own: ``calculate_penalty``'s sub-periods exactly."""
     key = _receivable_key()
-    opening = _owed_at_start(month, in_range, reduced=True).cte("opening")
+    opening = select(*(debts.c[column.key] for column in key), debts.c.debt).where(debts.c.reduced == 1).cte("opening")
     paid = _paid_by_day(month, in_range)
     runs = terms.runs().subquery("runs")
     recent = [period for period, _, _ in terms.recent]
@@ -299,7 +327,7 @@ def _reduced_debt_penalties(month: Period, in_range: Any, terms: MonthTerms) -> 
     )
     total = case((func.count() != func.count(part), null()), else_=func.sum(part))
     by_debt = [parts.c[column.key] for column in key]
-    return _penalty_postings(select(*by_debt, total.label("amount")).group_by(*by_debt).subquery("charged"))
+    return select(*by_debt, total.label("amount")).group_by(*by_debt)
 
 
 def _paid_by_day(month: Period, in_range: Any) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import String, Table, func, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from zhkh.core.bulk import copy_rows, reserve_ids
+from zhkh.core.bulk import copy_rows, materialized, reserve_ids
 from zhkh.core.clock import utc_now
 from zhkh.finance.models import FinanceTransaction, TransactionKind
 from zhkh.payments.models import PaymentIntake
@@ -57,3 +57,28 @@ def test_json_values_are_written_as_the_json_module_would_write_them(session: Se
     assert session.scalar(select(PaymentIntake.counts).where(PaymentIntake.id == intake_id)) == json.loads(
         as_json_writes_it
     )
+
+
+def test_a_materialized_query_is_a_table_for_its_block_and_gone_after(session: Session) -> None:
+    """The staged rows are the query's, with its bound values; the table is dropped after the
+    block, so the next stage of the same name starts empty."""
+    first, second = reserve_ids(session, TABLE, 2)
+    now = utc_now()
+    rows = [
+        (first, TransactionKind.PAYMENT, date(2026, 6, 1), "payment", 1, "one", now),
+        (second, TransactionKind.PAYMENT, date(2026, 6, 2), "payment", 2, "two", now),
+    ]
+    copy_rows(session, TABLE, COLUMNS, rows)
+    query = select(FinanceTransaction.id, (FinanceTransaction.source_id * 10).label("tenfold")).where(
+        FinanceTransaction.id.in_([first, second])
+    )
+    with materialized(session, "staged_transactions", query) as staged:
+        assert sorted(session.execute(select(staged.c.id, staged.c.tenfold))) == [(first, 10), (second, 20)]
+    with materialized(session, "staged_transactions", query.where(FinanceTransaction.id == first)) as staged:
+        assert session.scalar(select(func.count()).select_from(staged)) == 1
+
+
+def test_a_query_with_an_unnamed_column_cannot_be_materialized(session: Session) -> None:
+    query = select(FinanceTransaction.id, FinanceTransaction.source_id * 10)
+    with pytest.raises(ValueError, match="needs a name"), materialized(session, "staged", query):
+        pass
