@@ -20,6 +20,7 @@ from zhkh.core.periods import Period
 from zhkh.finance import balances
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, FinanceTransaction, Posting, TransactionKind
+from zhkh.payments import penalties as penalty_run
 from zhkh.payments.models import PaymentSource
 from zhkh.payments.penalties import charge_penalties
 from zhkh.payments.penalty import DebtPayment, calculate_penalty, due_date_for
@@ -93,11 +94,14 @@ def test_the_database_keeps_a_month_charged_once(session: Session, accounts: dic
         session.flush()
 
 
+@pytest.mark.parametrize("account_range", [penalty_run.ACCOUNT_RANGE, 1], ids=["one range", "a range per account"])
 def test_every_kind_of_debt_gets_the_calculators_penalty(
-    session: Session, accounts: dict[str, int], charge: Charge
+    session: Session, accounts: dict[str, int], charge: Charge, account_range: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # July 2026 over debts of many ages: the run charges debts nothing reduced in the database
-    # and debts paid during July in Python; each must equal calculate_penalty on that debt.
+    # July 2026 over debts of many ages: the run charges debts nothing reduced and debts paid
+    # during July; each must equal calculate_penalty on that debt, however the accounts are cut
+    # into ranges (each range stages its debts in the same temporary tables).
+    monkeypatch.setattr(penalty_run, "ACCOUNT_RANGE", account_range)
     for month in ("2024-11", "2025-12", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"):
         charge("1001", month, heating=123457, capital_repair=54321)
     charge("1002", "2026-03", heating=100000)
