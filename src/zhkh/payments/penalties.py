@@ -53,7 +53,7 @@ from zhkh.payments.rates import penalty_rate_on
 # Accounts per range of statements. Each range reads the whole table of postings once (a
 # parallel scan: a range is too large a share of the accounts for the index), so fewer ranges are
 # faster: June of 1,000,000 accounts took 132 s in ranges of 100,000 and 98 s in one
-# (docs/benchmarks.md). The bound keeps the sorts' temporary files to a few GB. Nothing of a
+# (docs/benchmarks.md). The bound keeps the sorts' temporary files to about 2 GB. Nothing of a
 # range comes to Python.
 ACCOUNT_RANGE = 1_000_000
 CAPITAL_REPAIR = "capital_repair"  # ч.14.1: 1/300 from the first day, no grace, no 1/130
