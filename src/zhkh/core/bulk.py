@@ -196,7 +196,7 @@ def reserve_ids(session: Session, table: Table, count: int) -> list[int]:
 class _CreateTemporaryTableAs(Executable, ClauseElement):
     inherit_cache = False
 
-    def __init__(self, name: str, query: Select[Any]) -> None:
+    def __init__(self, name: str, query: Select[*tuple[Any, ...]]) -> None:
         self.name, self.query = name, query
 
 
@@ -206,7 +206,7 @@ def _create_temporary_table_as(element: _CreateTemporaryTableAs, compiler: SQLCo
 
 
 @contextmanager
-def materialized(session: Session, name: str, query: Select[Any]) -> Iterator[TableClause]:
+def materialized(session: Session, name: str, query: Select[*tuple[Any, ...]]) -> Iterator[TableClause]:
     """The rows of ``query`` in a temporary table ``name``, analysed on PostgreSQL, for the
     block to select from; dropped after it (after an error the caller's rollback drops it). Two
     reasons to stage a big intermediate result this way on PostgreSQL: CREATE TABLE AS runs its
