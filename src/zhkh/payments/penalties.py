@@ -9,9 +9,9 @@ as the calculator does. A debt nothing reduced during the month accrues its runs
 CASE expression; a debt paid during the month has its runs cut at the payments, each part on
 the debt at its start. The database charges both kinds of a range of accounts without a row
 travelling to Python: the range's debts are staged once in a temporary table, then each kind is
-written by an INSERT … SELECT (the paid debts' penalties staged first, see ``_charge_range``). tests/unit/payments/
-test_penalty.py checks the arithmetic against the calculator; the integration tests charge
-random debts and payments and compare each with ``calculate_penalty``."""
+written by an INSERT … SELECT (the paid debts' penalties staged first, see ``_charge_range``).
+tests/unit/payments/test_penalty.py checks the arithmetic against the calculator; the
+integration tests charge random debts and payments and compare each with ``calculate_penalty``."""
 
 from __future__ import annotations
 
