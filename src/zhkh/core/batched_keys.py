@@ -14,13 +14,17 @@ guarantees and do the work set-based:
   constraint would, and compares their count with the number of distinct values asked for;
 * an UPDATE that changes the column is checked row by row (rare: these tables are appended to);
 * after each DELETE statement on the referenced table, one query refuses it if a deleted id
-  is still referenced; an UPDATE of a referenced id is refused row by row.
+  is still referenced; an UPDATE of a referenced id is refused row by row;
+* after a TRUNCATE of the referenced table, it is refused if the referencing table still has
+  a reference (migration 0014). Like a constraint, this lets ``TRUNCATE referencing,
+  referenced`` through (its triggers fire once both are empty); unlike one, ``CASCADE`` does
+  not empty the referencing table for it.
 
 The errors are those of a constraint: SQLSTATE 23503 (``foreign_key_violation``, an
 ``IntegrityError``), the constraint's name and PostgreSQL's own wording. Like a constraint
 they assume READ COMMITTED, the platform's isolation level (each check sees what other
-transactions have committed; the lock makes a concurrent delete wait). As with the
-append-only triggers, TRUNCATE is not checked. SQLite keeps its ordinary foreign keys.
+transactions have committed; the lock makes a concurrent delete wait). SQLite keeps its
+ordinary foreign keys.
 The models still declare these keys (SQLite's schema and the ORM use them); the schema
 comparison and autogenerate leave them out on PostgreSQL (``is_batched_on``).
 """
@@ -52,6 +56,12 @@ class BatchedKey:
             f"{name}_deleted": self.referenced,
             f"{name}_rekeyed": self.referenced,
         }
+
+    @property
+    def truncate_trigger(self) -> str:
+        """The trigger on the referenced table that refuses a TRUNCATE leaving references
+        (migration 0014; not among ``triggers()``, which 0010 and 0012 install and drop)."""
+        return f"{self.constraint}_truncated"
 
 
 # The keys of the bulk paths: the books, the billing run's lines and snapshot, the payments,
@@ -173,6 +183,42 @@ DROP_FUNCTIONS = tuple(
     f"DROP FUNCTION {name}()"
     for name in ("batched_key_inserted", "batched_key_updated", "batched_key_deleted", "batched_key_rekeyed")
 )
+
+
+# After a TRUNCATE of the referenced table: TG_ARGV = referencing table, column, constraint.
+# PostgreSQL fires the AFTER TRUNCATE triggers once every table the statement names is empty,
+# so a referencing table truncated with it passes. The error is PostgreSQL's own for a
+# constraint (SQLSTATE 0A000, feature_not_supported), naming the constraint.
+TRUNCATE_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION batched_key_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    referenced boolean;
+BEGIN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I IS NOT NULL)', TG_ARGV[0], TG_ARGV[1])
+        INTO referenced;
+    IF referenced THEN
+        RAISE EXCEPTION 'cannot truncate a table referenced in a foreign key constraint'
+            USING ERRCODE = 'feature_not_supported', CONSTRAINT = TG_ARGV[2], TABLE = TG_TABLE_NAME,
+                DETAIL = format('Table "%s" references "%s".', TG_ARGV[0], TG_TABLE_NAME),
+                HINT = format('Truncate table "%s" at the same time.', TG_ARGV[0]);
+    END IF;
+    RETURN NULL;
+END $$
+"""
+DROP_TRUNCATE_FUNCTION = "DROP FUNCTION batched_key_truncated()"
+
+
+def guard_truncate(key: BatchedKey) -> str:
+    """The statement that makes a TRUNCATE of ``key``'s referenced table check the key (after
+    ``TRUNCATE_FUNCTION``)."""
+    return (
+        f"CREATE TRIGGER {key.truncate_trigger} AFTER TRUNCATE ON {key.referenced} FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION batched_key_truncated('{key.table}', '{key.column}', '{key.constraint}')"
+    )
+
+
+def unguard_truncate(key: BatchedKey) -> str:
+    return f"DROP TRIGGER {key.truncate_trigger} ON {key.referenced}"
 
 
 def install(key: BatchedKey) -> list[str]:

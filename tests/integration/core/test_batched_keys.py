@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, NotSupportedError, OperationalError
 from sqlalchemy.orm import Session
 
 from tests.builders import metered_registry, registry
@@ -105,6 +105,7 @@ def test_on_postgresql_every_batched_key_is_a_set_of_triggers_not_a_constraint(p
     for key in BATCHED_KEYS:
         assert key.constraint not in constraints
         assert set(key.triggers().items()) <= triggers, key
+        assert (key.truncate_trigger, key.referenced) in triggers, key
 
 
 def test_on_postgresql_an_update_to_an_unknown_key_is_refused(postgres_session: Session, tmp_path: Path) -> None:
@@ -122,6 +123,55 @@ def test_on_postgresql_an_update_to_an_unknown_key_is_refused(postgres_session: 
     )
     with pytest.raises(IntegrityError, match="fk_billed_accounts_building_id"), postgres_session.begin_nested():
         postgres_session.execute(text("UPDATE billed_accounts SET building_id = :missing"), {"missing": MISSING})
+
+
+def _truncate(session: Session, tables: str) -> None:
+    # The books' balance check is deferred to the commit, and PostgreSQL refuses to TRUNCATE
+    # a table with pending trigger events: run it now, as the commit would.
+    session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+    session.execute(text(f"TRUNCATE {tables}"))
+
+
+def test_on_postgresql_truncating_a_referenced_table_is_refused_while_references_remain(
+    postgres_session: Session, tmp_path: Path
+) -> None:
+    """``CASCADE`` follows only real constraints: it does not empty the postings or readings
+    that point at the rows, so the TRUNCATE is refused with PostgreSQL's own error."""
+    metered_registry(postgres_session, tmp_path)
+    accounts = list(postgres_session.scalars(select(Account.id)))
+    _accrue(postgres_session, accounts, _supplier(postgres_session, "7700000111"))
+    meter = postgres_session.scalars(select(Meter.id)).first()
+    postgres_session.execute(
+        text(
+            "INSERT INTO readings (meter_id, zone, taken_at, value, status, source) "
+            "VALUES (:meter, 1, '2026-03-10 09:00:00+00', 10, 'accepted', 'test')"
+        ),
+        {"meter": meter},
+    )
+    refusals = {
+        "finance_transactions CASCADE": ("fk_postings_transaction_id_finance_transactions", "postings"),
+        "accounts CASCADE": ("fk_postings_account_id_accounts", "postings"),
+        "meters CASCADE": ("fk_readings_meter_id_meters", "readings"),
+    }
+    for tables, (constraint, referencing) in refusals.items():
+        with pytest.raises(NotSupportedError) as refused, postgres_session.begin_nested():
+            _truncate(postgres_session, tables)
+        diagnostic = refused.value.orig.diag  # type: ignore[union-attr]
+        assert diagnostic.constraint_name == constraint, tables
+        assert diagnostic.message_detail == f'Table "{referencing}" references "{tables.split()[0]}".'
+    assert postgres_session.scalar(select(func.count()).select_from(Posting)) == len(accounts) + 1
+    assert postgres_session.scalar(select(func.count()).select_from(text("readings"))) == 1
+
+
+def test_on_postgresql_a_referenced_table_truncated_with_its_references_is_emptied(
+    postgres_session: Session, tmp_path: Path
+) -> None:
+    registry(postgres_session, tmp_path, premises=2)
+    accounts = list(postgres_session.scalars(select(Account.id)))
+    _accrue(postgres_session, accounts, _supplier(postgres_session, "7700000112"))
+    _truncate(postgres_session, "postings, payments, finance_transactions CASCADE")
+    assert postgres_session.scalar(select(func.count()).select_from(text("finance_transactions"))) == 0
+    _accrue(postgres_session, accounts, _supplier(postgres_session, "7700000113"))  # the checks still work
 
 
 @pytest.fixture
