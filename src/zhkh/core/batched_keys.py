@@ -21,7 +21,8 @@ guarantees and do the work set-based:
   not empty the referencing table for it.
 
 The errors are those of a constraint: SQLSTATE 23503 (``foreign_key_violation``, an
-``IntegrityError``), the constraint's name and PostgreSQL's own wording. Like a constraint
+``IntegrityError``), the constraint's name and PostgreSQL's own wording; a refused TRUNCATE
+raises what PostgreSQL raises for it, SQLSTATE 0A000 (a ``NotSupportedError``). Like a constraint
 they assume READ COMMITTED, the platform's isolation level (each check sees what other
 transactions have committed; the lock makes a concurrent delete wait). SQLite keeps its
 ordinary foreign keys.
