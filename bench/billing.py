@@ -222,6 +222,9 @@ def main() -> None:
     parser.add_argument("--database", default="zhkh_bench_1m")
     parser.add_argument("--url", help="a full database URL instead of --server/--database (e.g. sqlite:///FILE)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the run to this file")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes of the run (default: one per core)"
+    )
     args = parser.parse_args()
     url = args.url or args.server.rsplit("/", 1)[0] + f"/{args.database}"
     engine = create_db_engine(url)
@@ -250,17 +253,19 @@ def main() -> None:
     with session_scope(engine) as session:
         if profiler:
             profiler.enable()
-        run = run_billing(session, PERIOD)
+        run = run_billing(session, PERIOD, jobs=args.jobs)
         run_seconds = time.perf_counter() - started
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
     total = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest worker's
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.stages.items())
     print(
         f"billing {PERIOD}: {run.accounts:,} accounts, {run.lines:,} lines, {len(run.problems)} problems in "
-        f"{run_seconds:.1f} s ({total:.1f} s with the commit); {stages}; peak RSS {peak:.0f} MiB "
+        f"{run_seconds:.1f} s ({total:.1f} s with the commit); {stages}; peak RSS {peak:.0f} MiB, "
+        f"{args.jobs} worker process(es) up to {workers:.0f} MiB each "
         f"({engine.dialect.name}, {platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d})"
     )
 

@@ -114,7 +114,7 @@ def _norms(session: Session, day: date) -> dict[int | None, dict[str, dict[int, 
     )
     for building_id, service, residents, value in rows:
         found[building_id][service][residents or 0] = value
-    return found
+    return {building_id: dict(by_service) for building_id, by_service in found.items()}  # picklable
 
 
 def _multipliers(session: Session, day: date) -> dict[ServiceCode, Decimal]:
@@ -379,15 +379,31 @@ def _building_meter_volumes(
 ) -> dict[int, dict[ServiceCode, Decimal | None]]:
     """Σ volume of the building meters per resource; None if one of them has no volume."""
     found: dict[int, dict[ServiceCode, Decimal | None]] = defaultdict(dict)
-    rows = session.connection().execute(
-        select(Meter.building_id, Meter.service, Consumption.volume)
-        .outerjoin(Consumption, and_(Consumption.meter_id == Meter.id, Consumption.period == period.first_day))
-        .where(
+    connection = session.connection()
+    meters = connection.execute(
+        select(Meter.id, Meter.building_id, Meter.service).where(
             Meter.scope == MeterScope.BUILDING,
             one_of(Meter.building_id, buildings, session),
             Meter.installed_on <= period.last_day,
             or_(Meter.archived_on.is_(None), Meter.archived_on >= period.first_day),
         )
+    ).all()
+    # The volumes by the meters' ids, not by a join: the period being billed is the newest, so
+    # the statistics rarely know its rows yet, and for a join estimated at one row PostgreSQL
+    # scanned the period's whole consumption once per building meter (3 s for 100 buildings).
+    volumes: dict[int, list[Decimal | None]] = defaultdict(list)
+    if meters:
+        for meter_id, volume in connection.execute(
+            select(Consumption.meter_id, Consumption.volume).where(
+                one_of(Consumption.meter_id, [meter.id for meter in meters], session),
+                Consumption.period == period.first_day,
+            )
+        ):
+            volumes[meter_id].append(volume)
+    rows = (
+        (building_id, service, volume)
+        for meter_id, building_id, service in meters
+        for volume in volumes.get(meter_id, [None])
     )
     for building_id, service, volume in rows:
         key = ServiceCode(service)

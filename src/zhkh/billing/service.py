@@ -10,17 +10,25 @@ recalculation lines in the period being run, each referencing what it corrects a
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, literal, null, or_, select
+from sqlalchemy import Table, delete, func, literal, null, or_, select
 from sqlalchemy.orm import Session
 
+from zhkh.billing.chunks import (
+    RunSummary,
+    Stopwatch,
+    bill_chunk,
+    pending_arrivals,
+    record,
+    refresh_consumption,
+    write_chunk,
+)
 from zhkh.billing.errors import PeriodClosed, PeriodOutOfOrder
 from zhkh.billing.explain import StoredLine
 from zhkh.billing.models import (
@@ -31,21 +39,19 @@ from zhkh.billing.models import (
     PeriodStatus,
     TemporaryAbsence,
 )
+from zhkh.billing.processes import bill_in_processes
 from zhkh.billing.repository import (
     HISTORY_PERIODS,
     Catalogue,
-    Snapshot,
     billed_registry,
     building_ids,
     chunks,
-    current_registry,
     load_buildings,
     load_catalogue,
 )
-from zhkh.billing.rules import BillingProblem, Line, LineKind, bill_building, text
-from zhkh.core.bulk import bulk_insert, copy_rows
+from zhkh.billing.rules import LineKind, bill_building, text
+from zhkh.core.bulk import bulk_insert
 from zhkh.core.clock import utc_now
-from zhkh.core.config import get_settings
 from zhkh.core.db import is_sqlite, one_of
 from zhkh.core.errors import InvalidInput, NotFound
 from zhkh.core.money import format_rubles
@@ -56,26 +62,16 @@ from zhkh.core.values import decimal_to_text
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, Component, TransactionKind
 from zhkh.housing.models import Account, Organisation, Premise
-from zhkh.metering.consumption import compute_consumption, measured_by_device
-from zhkh.metering.models import Consumption, Meter
+from zhkh.metering.models import Meter
 
 ABSENCE_RECORDED = "billing.absence_recorded"
 # Buildings billed together: one set of queries and one bulk write per chunk. SQLite binds each
 # id as its own parameter, so it gets smaller chunks.
 CHUNK_BUILDINGS = 500
 SQLITE_CHUNK_BUILDINGS = 50
-
-
-@dataclass
-class RunSummary:
-    period: Period
-    accounts: int = 0
-    lines: int = 0
-    recalculations: int = 0
-    total: int = 0  # kopecks, all lines
-    by_supplier: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    problems: list[BillingProblem] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+# Chunks handed to worker processes are smaller: the run's process writes one while the workers
+# compute the next, and the last one's computing is not overlapped by anything.
+WORKER_CHUNK_BUILDINGS = 100
 
 
 def _table(model: Any) -> Table:
@@ -132,11 +128,18 @@ def closed_periods(session: Session, before: Period) -> list[tuple[Period, int]]
 
 @cycle_collector_paused()
 def run_billing(
-    session: Session, period: Period, building: str | None = None, *, recompute_consumption: bool = False
+    session: Session,
+    period: Period,
+    building: str | None = None,
+    *,
+    recompute_consumption: bool = False,
+    jobs: int = 1,
 ) -> RunSummary:
     """Bill ``period`` for every building, or for the building with code ``building``.
     ``recompute_consumption``: recompute every meter's consumption of the period first, not
-    only what the worker has not brought up to date."""
+    only what the worker has not brought up to date. ``jobs``: worker processes computing the
+    chunks on PostgreSQL (``billing.processes``; they read committed data only, so the session
+    must not hold uncommitted inputs of the run); 1 computes them in this process."""
     state = _open_for_run(session, period)
     buildings = building_ids(session, building)
     if building is not None and not buildings:
@@ -146,8 +149,17 @@ def run_billing(
     catalogue = load_catalogue(session, period)
     size = SQLITE_CHUNK_BUILDINGS if is_sqlite(session) else CHUNK_BUILDINGS
     pending = None if recompute_consumption else pending_arrivals(session)
-    for chunk in chunks(buildings, size):
-        _bill_chunk(session, period, chunk, catalogue, summary, pending)
+    in_processes = jobs > 1 and not is_sqlite(session) and len(buildings) > WORKER_CHUNK_BUILDINGS
+    if in_processes:
+        parts = list(chunks(buildings, WORKER_CHUNK_BUILDINGS))
+        bill_in_processes(session, period, parts, catalogue, pending, summary, jobs=jobs)
+    else:
+        for chunk in chunks(buildings, size):
+            clock = Stopwatch(summary)
+            bill = bill_chunk(session, period, chunk, catalogue, pending, clock)
+            write_chunk(session, period, bill)
+            clock.lap("writing")
+            record(summary, bill)
     for past, since in closed_periods(session, period):
         changed = sorted(changed_buildings(session, past, since) & set(buildings))
         past_catalogue = load_catalogue(session, past)
@@ -169,178 +181,6 @@ def _delete_draft(session: Session, period: Period, buildings: Collection[int] |
             accounts = accounts.where(one_of(Premise.building_id, buildings, session))
             statement = statement.where(model.account_id.in_(accounts))
         session.execute(statement)
-
-
-def _bill_chunk(
-    session: Session,
-    period: Period,
-    chunk: list[int],
-    catalogue: Catalogue,
-    summary: RunSummary,
-    pending: set[int] | None,
-) -> None:
-    """Bill one chunk of buildings. ``pending``: meters the worker has not caught up with (None:
-    recompute every meter's consumption)."""
-    clock = _Stopwatch(summary)
-    if pending is None:
-        _refresh_consumption(session, period, chunk)
-    else:
-        _complete_consumption(session, period, chunk, pending)
-    clock.lap("consumption")
-    registry = current_registry(session, chunk)
-    inputs = load_buildings(session, period, chunk, registry, catalogue)
-    clock.lap("loading")
-    lines: list[Line] = []
-    problems: list[BillingProblem] = []
-    for building in inputs:
-        found, trouble = bill_building(building)
-        lines += found
-        problems += trouble
-    clock.lap("computing")
-    _write_snapshot(session, period, registry)
-    _write_lines(session, period, lines)
-    _write_problems(session, period, problems)
-    clock.lap("writing")
-    summary.problems += problems
-    summary.accounts += len(registry)
-    _count(summary, lines)
-
-
-class _Stopwatch:
-    """Adds the time since the last lap to ``summary.stages[name]`` (the benchmark prints them)."""
-
-    def __init__(self, summary: RunSummary) -> None:
-        self.summary = summary
-        self.last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.summary.stages[name] += now - self.last
-        self.last = now
-
-
-def _refresh_consumption(session: Session, period: Period, buildings: Collection[int]) -> None:
-    """Recompute the period's consumption of every meter of ``buildings``."""
-    meters = list(session.scalars(select(Meter.id).where(one_of(Meter.building_id, buildings, session))))
-    if meters:
-        compute_consumption(session, period, meters)
-
-
-def pending_arrivals(session: Session) -> set[int]:
-    """Meters with readings the worker has not yet brought into consumption."""
-    meters: set[int] = set()
-    for payload in session.scalars(
-        select(OutboxMessage.payload).where(
-            OutboxMessage.topic == "metering.readings_arrived", OutboxMessage.delivered_at.is_(None)
-        )
-    ):
-        meters.update(int(meter) for meter in payload.get("meter_ids", ()))
-    return meters
-
-
-def _complete_consumption(session: Session, period: Period, buildings: Collection[int], pending: set[int]) -> None:
-    """The worker keeps consumption current as readings arrive; the run computes what it has
-    not: meters without a row for the period, meters with readings the worker has yet to
-    process, and automatic meters still ``missing`` (their period is complete only once a
-    reading after its end exists, and the worker, given that reading, computes the period it
-    falls in). A hand-read meter's ``missing`` stands until a reading for the period arrives,
-    and then the worker recomputes it: recomputing it here (a million meters at the scale of a
-    region) would change nothing."""
-    # the device lookup only for rows still missing (the planner puts the subquery last)
-    waits_for_device = and_(Consumption.provenance == "missing", measured_by_device(period, get_settings().zone))
-    rows = session.execute(
-        select(Meter.id, Consumption.provenance, waits_for_device)
-        .outerjoin(Consumption, and_(Consumption.meter_id == Meter.id, Consumption.period == period.first_day))
-        .where(
-            one_of(Meter.building_id, buildings, session),
-            Meter.installed_on <= period.last_day,
-            or_(Meter.archived_on.is_(None), Meter.archived_on >= period.previous().first_day),
-        )
-    )
-    stale = {meter for meter, provenance, waiting in rows if provenance is None or meter in pending or waiting}
-    if stale:
-        compute_consumption(session, period, sorted(stale))
-
-
-def _count(summary: RunSummary, lines: Sequence[Line | dict[str, Any]]) -> None:
-    for line in lines:
-        amount = line.amount if isinstance(line, Line) else line["amount"]
-        supplier = line.supplier_id if isinstance(line, Line) else line["supplier_id"]
-        summary.total += amount
-        summary.by_supplier[supplier] += amount
-        summary.lines += 1
-
-
-SNAPSHOT_COLUMNS = ("period", "account_id", "building_id", "area", "residents", "owners", "meter_possible")
-
-
-def _write_snapshot(session: Session, period: Period, registry: Mapping[int, Snapshot]) -> None:
-    day = period.first_day
-    rows = (
-        (day, account_id, s.building_id, s.area, s.residents, s.owners, s.meter_possible)
-        for account_id, s in registry.items()
-    )
-    copy_rows(session, _table(BilledAccount), SNAPSHOT_COLUMNS, rows)
-
-
-LINE_COLUMNS = (
-    "period",
-    "account_id",
-    "service",
-    "zone",
-    "supplier_id",
-    "kind",
-    "method",
-    "quantity",
-    "unit",
-    "price",
-    "multiplier",
-    "amount",
-    "inputs",
-    "meter_id",
-    "benefit_id",
-    "granted_by_id",
-)
-
-
-def _write_lines(session: Session, period: Period, lines: Iterable[Line]) -> None:
-    day = period.first_day
-    rows = (
-        (
-            day,
-            line.account_id,
-            line.service.value,
-            line.zone,
-            line.supplier_id,
-            line.kind.value,
-            line.method.value,
-            line.quantity,
-            line.unit.value,
-            line.price,
-            line.multiplier,
-            line.amount,
-            line.inputs,
-            line.meter_id,
-            line.benefit_id,
-            line.granted_by_id,
-        )
-        for line in lines
-    )
-    copy_rows(session, _table(AccrualLine), LINE_COLUMNS, rows)
-
-
-def _write_problems(session: Session, period: Period, problems: Iterable[BillingProblem]) -> None:
-    rows = [
-        {
-            "period": period.first_day,
-            "account_id": problem.account_id,
-            "service": problem.service.value,
-            "code": problem.code,
-            "message": problem.message,
-        }
-        for problem in problems
-    ]
-    bulk_insert(session, _table(BillingProblemRow), rows)
 
 
 # --- recalculation of closed periods -----------------------------------------------------------
@@ -402,7 +242,7 @@ class _Net:
 def _recalculate(
     session: Session, period: Period, past: Period, chunk: list[int], catalogue: Catalogue, summary: RunSummary
 ) -> None:
-    _refresh_consumption(session, past, chunk)  # a late reading may not have reached the worker yet
+    refresh_consumption(session, past, chunk)  # a late reading may not have reached the worker yet
     registry = billed_registry(session, past, chunk)
     inputs = load_buildings(session, past, chunk, registry, catalogue)
     now: dict[Key, _Net] = defaultdict(_Net)
@@ -418,7 +258,7 @@ def _recalculate(
     ]
     bulk_insert(session, _table(AccrualLine), rows)
     summary.recalculations += len(rows)
-    _count(summary, rows)
+    summary.count(rows)
 
 
 def _key(account: int, service: str, zone: int, supplier: int, kind: str, granted_by: int | None) -> Key:

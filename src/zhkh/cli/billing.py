@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def run_command(
     recompute: bool = typer.Option(
         False, "--recompute", help="recompute every meter's consumption of the period, not only what is out of date"
     ),
+    jobs: int = typer.Option(
+        os.cpu_count() or 1,
+        "--jobs",
+        min=1,
+        help="worker processes computing the lines (PostgreSQL, over 100 buildings); default: one per core",
+    ),
 ) -> None:
     """Bill every account of the period (again: an open period's draft is replaced)."""
     from sqlalchemy import select
@@ -36,7 +43,7 @@ def run_command(
     from zhkh.housing.models import Organisation
 
     with session_scope() as session:
-        summary = run_billing(session, _period(period), building, recompute_consumption=recompute)
+        summary = run_billing(session, _period(period), building, recompute_consumption=recompute, jobs=jobs)
         organisations = {
             row.id: row for row in session.execute(select(Organisation.id, Organisation.name, Organisation.inn))
         }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
 import orjson
+import psycopg
+from psycopg.copy import FileWriter
 from sqlalchemy import (
     JSON,
     Column,
@@ -43,22 +46,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         connection.execute(insert(table), list(rows))
         return
     columns = list(rows[0].keys())
-    processors = [_bind_processor(table, name, connection.dialect) for name in columns]
-    column_list = ", ".join(f'"{name}"' for name in columns)
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(f"COPY {_qualified(table)} ({column_list}) FROM STDIN") as copy:
-        if not any(processors):
-            for row in rows:
-                copy.write_row([row[name] for name in columns])
-            return
-        for row in rows:
-            copy.write_row(
-                [
-                    process(row[name]) if process else row[name]
-                    for name, process in zip(columns, processors, strict=True)
-                ]
-            )
+    copy_rows(session, table, columns, ([row[name] for name in columns] for row in rows))
 
 
 def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -71,23 +59,59 @@ def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iter
         if batch:
             connection.execute(insert(table), batch)
         return len(batch)
-    converted = [
+    with _driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
+        return _write_rows(copy, _converters(table, columns, connection.dialect), rows)
+
+
+def encode_copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """``rows`` as ``copy_rows`` would send them, encoded (PostgreSQL's text COPY format) but not
+    sent, for ``copy_encoded`` on another connection: a worker process prepares the rows that the
+    transaction of the process it works for writes. The session's connection only lends its
+    adaptation of types; nothing is sent to the server."""
+    connection = session.connection()
+    buffer = io.BytesIO()
+    with _driver_cursor(session) as cursor, psycopg.Copy(cursor, binary=False, writer=FileWriter(buffer)) as copy:
+        _write_rows(copy, _converters(table, columns, connection.dialect), rows)
+    return buffer.getvalue()
+
+
+def copy_encoded(session: Session, table: Table, columns: Sequence[str], data: bytes) -> None:
+    """Insert the rows that ``encode_copy_rows`` encoded for the same ``table`` and ``columns``."""
+    if not data:
+        return
+    with _driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
+        copy.write(data)
+
+
+def _driver_cursor(session: Session) -> psycopg.Cursor[Any]:
+    raw = session.connection().connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw.cursor()
+
+
+def _copy_statement(table: Table, columns: Sequence[str]) -> str:
+    column_list = ", ".join(f'"{name}"' for name in columns)
+    return f"COPY {_qualified(table)} ({column_list}) FROM STDIN"
+
+
+def _converters(table: Table, columns: Sequence[str], dialect: Any) -> list[tuple[int, Any]]:
+    """(position, processor) of the columns whose values need converting before COPY."""
+    return [
         (index, process)
         for index, name in enumerate(columns)
-        if (process := _bind_processor(table, name, connection.dialect)) is not None
+        if (process := _bind_processor(table, name, dialect)) is not None
     ]
-    raw = connection.connection.driver_connection
-    assert raw is not None
+
+
+def _write_rows(copy: psycopg.Copy, converted: list[tuple[int, Any]], rows: Iterable[Sequence[Any]]) -> int:
     count = 0
-    column_list = ", ".join(f'"{name}"' for name in columns)
-    with raw.cursor() as cursor, cursor.copy(f"COPY {_qualified(table)} ({column_list}) FROM STDIN") as copy:
-        for row in rows:
-            if converted:
-                row = list(row)
-                for index, process in converted:
-                    row[index] = process(row[index])
-            copy.write_row(row)
-            count += 1
+    for row in rows:
+        if converted:
+            row = list(row)
+            for index, process in converted:
+                row[index] = process(row[index])
+        copy.write_row(row)
+        count += 1
     return count
 
 
