@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from zhkh.core.values import decimal_to_text
+from zhkh.core.values import canonical_decimal, decimal_to_text
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -45,7 +45,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         # Canonical on the way out too, so both databases hand back the same text ("540", not
         # "540.0" on one and "540" on the other).
-        return Decimal(decimal_to_text(value if isinstance(value, Decimal) else Decimal(str(value))))
+        return canonical_decimal(value if isinstance(value, Decimal) else Decimal(str(value)))
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -108,6 +108,19 @@ def parse_date(text: str) -> date:
     raise ValueError(f"not a date in the form 2026-03-01 or 01.03.2026: {text!r}")
 
 
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The decimal whose ``str`` is ``decimal_to_text(value)`` ("45.60" -> 45.6, "1E+2" -> 100,
+    "-0.0" -> 0), without going through text: every number read from the database passes here."""
+    if not value.is_finite():
+        raise ValueError(f"not a finite decimal: {value}")
+    normalized = value.normalize()
+    if not normalized:
+        return Decimal(0)
+    # normalize() writes whole numbers with a positive exponent (1E+2); through int, exactly, at
+    # any size, they get exponent 0
+    return Decimal(int(normalized)) if normalized == normalized.to_integral_value() else normalized
+
+
 def decimal_to_text(value: Decimal) -> str:
     """The canonical text of a decimal: no exponent, no trailing zeros ("45.60" -> "45.6",
     "1E+2" -> "100"). Equal numbers get equal text, so SQLite can compare them as strings."""

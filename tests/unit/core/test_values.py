@@ -3,8 +3,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zhkh.core.values import (
+    canonical_decimal,
     decimal_to_text,
     format_share,
     parse_bool,
@@ -108,3 +111,16 @@ def test_parse_date_refuses_us_order() -> None:
 )
 def test_decimal_to_text_is_canonical(value: str, text: str) -> None:
     assert decimal_to_text(Decimal(value)) == text
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_canonical_decimal_is_the_decimal_of_the_canonical_text(value: Decimal) -> None:
+    # the same sign, digits and exponent: not just equal, written alike
+    assert canonical_decimal(value).as_tuple() == Decimal(decimal_to_text(value)).as_tuple()
+    assert decimal_to_text(canonical_decimal(value)) == decimal_to_text(value)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_canonical_decimal_refuses_what_is_not_a_number(value: str) -> None:
+    with pytest.raises(ValueError, match="not a finite decimal"):
+        canonical_decimal(Decimal(value))
