@@ -21,7 +21,6 @@ import argparse
 import cProfile
 import os
 import platform
-import resource
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import ChildrenRss, peak_rss_mib, reset_peak_rss  # noqa: E402
 from zhkh.billing.models import AccrualLine, BilledAccount, BillingPeriod, BillingProblemRow  # noqa: E402
 from zhkh.billing.service import run_billing  # noqa: E402
 from zhkh.core.bulk import bulk_insert  # noqa: E402
@@ -247,10 +247,16 @@ def main() -> None:
         summary = compute_consumption(session, PERIOD)
     seconds = time.perf_counter() - started
     print(f"consumption {PERIOD} (the worker's job, before the run): {summary.rows:,} meter zones in {seconds:.1f} s")
+    if engine.dialect.name == "postgresql":
+        # What autovacuum does once the worker has written a period's consumption (a tenth of the
+        # table changed); this machine runs PostgreSQL with autovacuum off.
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE consumption"))
 
+    started_mib = reset_peak_rss()  # the seeding's memory is not the run's
     started = time.perf_counter()
     profiler = cProfile.Profile() if args.profile else None
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, ChildrenRss() as workers:
         if profiler:
             profiler.enable()
         run = run_billing(session, PERIOD, jobs=args.jobs)
@@ -259,13 +265,13 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(args.profile)
     total = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest worker's
+    peak = peak_rss_mib()
     stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.stages.items())
     print(
         f"billing {PERIOD}: {run.accounts:,} accounts, {run.lines:,} lines, {len(run.problems)} problems in "
-        f"{run_seconds:.1f} s ({total:.1f} s with the commit); {stages}; peak RSS {peak:.0f} MiB, "
-        f"{args.jobs} worker process(es) up to {workers:.0f} MiB each "
+        f"{run_seconds:.1f} s ({total:.1f} s with the commit); {stages}; peak RSS {peak:.0f} MiB "
+        f"(from {started_mib:.0f} MiB at the start), workers: {args.jobs}, up to {workers.peak_one:.0f} MiB PSS each, "
+        f"{workers.peak_sum:.0f} MiB together "
         f"({engine.dialect.name}, {platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d})"
     )
 

@@ -208,14 +208,14 @@ def _targets(session: Session, period: Period, zone: ZoneInfo, meter_ids: Collec
     return statement.subquery("targets")
 
 
-def measured_by_device(period: Period, zone: ZoneInfo) -> Any:
-    """Whether ``Meter`` is automatic for ``period`` (a condition on ``Meter.id``): a device
-    measured it at some time during the period. Binding a device in November does not turn
-    February's hand readings into interpolations."""
+def measured_by_device(period: Period, zone: ZoneInfo, meter_id: Any = Meter.id) -> Any:
+    """Whether the meter ``meter_id`` (a column: ``Meter.id`` unless given) is automatic for
+    ``period``: a device measured it at some time during the period. Binding a device in
+    November does not turn February's hand readings into interpolations."""
     return (
         select(DeviceBinding.id)
         .where(
-            DeviceBinding.meter_id == Meter.id,
+            DeviceBinding.meter_id == meter_id,
             DeviceBinding.bound_from < period.end(zone),
             or_(DeviceBinding.bound_to.is_(None), DeviceBinding.bound_to > period.start(zone)),
         )
