@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from zhkh.billing.chunks import EncodedChunk, RunSummary, Stopwatch, bill_chunk, encode_chunk, write_encoded
@@ -100,6 +100,10 @@ def _bill(chunk: list[int]) -> EncodedChunk:
     assert worker is not None, "a billing worker process runs _start first"
     summary = RunSummary(worker.period)
     with Session(worker.engine) as session, session.begin():
+        # A chunk's queries probe indexes for its thousands of meters. With the default cost of a
+        # random page (4, a spinning disk's) PostgreSQL scans the period's whole consumption
+        # instead: 0.5 s against 0.14 s a chunk at a million accounts, the data in memory.
+        session.execute(text("SET LOCAL random_page_cost = 1.1"))
         clock = Stopwatch(summary)
         bill = bill_chunk(session, worker.period, chunk, worker.catalogue, worker.pending, clock)
         encoded = encode_chunk(session, worker.period, bill, summary)
