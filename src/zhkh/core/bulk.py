@@ -59,7 +59,7 @@ def copy_rows(session: Session, table: Table, columns: Sequence[str], rows: Iter
         if batch:
             connection.execute(insert(table), batch)
         return len(batch)
-    with _driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
+    with driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
         return _write_rows(copy, _converters(table, columns, connection.dialect), rows)
 
 
@@ -70,7 +70,7 @@ def encode_copy_rows(session: Session, table: Table, columns: Sequence[str], row
     adaptation of types; nothing is sent to the server."""
     connection = session.connection()
     buffer = io.BytesIO()
-    with _driver_cursor(session) as cursor, psycopg.Copy(cursor, binary=False, writer=FileWriter(buffer)) as copy:
+    with driver_cursor(session) as cursor, psycopg.Copy(cursor, binary=False, writer=FileWriter(buffer)) as copy:
         _write_rows(copy, _converters(table, columns, connection.dialect), rows)
     return buffer.getvalue()
 
@@ -79,11 +79,13 @@ def copy_encoded(session: Session, table: Table, columns: Sequence[str], data: b
     """Insert the rows that ``encode_copy_rows`` encoded for the same ``table`` and ``columns``."""
     if not data:
         return
-    with _driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
+    with driver_cursor(session) as cursor, cursor.copy(_copy_statement(table, columns)) as copy:
         copy.write(data)
 
 
-def _driver_cursor(session: Session) -> psycopg.Cursor[Any]:
+def driver_cursor(session: Session) -> psycopg.Cursor[Any]:
+    """A cursor of the session's psycopg connection (PostgreSQL), for COPY and for statements
+    whose rows need no SQLAlchemy processing: plain tuples, no Row object per row."""
     raw = session.connection().connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     return raw.cursor()

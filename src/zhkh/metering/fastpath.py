@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from zhkh.core.bulk import driver_cursor
 from zhkh.core.config import get_settings
 from zhkh.metering.validation import CLOCK_SKEW, DAY_SECONDS, Flag
 
@@ -140,7 +141,7 @@ def lock_meters(session: Session, serials: Collection[str]) -> LockedMeters:
     joined = _SEPARATOR.join(serials)
     if joined.count(_SEPARATOR) != len(serials) - 1:
         raise ValueError("a serial contains the separator 0x1f")  # well_formed_name prevents it
-    with _driver_connection(session).cursor() as cursor:
+    with driver_cursor(session) as cursor:
         cursor.execute(_LOCK, [joined])
         return {row[0]: row for row in cursor.fetchall()}
 
@@ -159,7 +160,7 @@ def accept_plain(
     unknown serial among them) are not touched."""
     limits: dict[tuple[str, int | None, bool], str | None] = {}
     position: dict[tuple[int, int], int] = {}
-    with _driver_connection(session).cursor() as cursor:
+    with driver_cursor(session) as cursor:
         cursor.execute(_SCRATCH)
         cursor.execute("DELETE FROM new_incoming")
         with cursor.copy(f"COPY new_incoming ({_SCRATCH_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -184,9 +185,3 @@ def accept_plain(
         cursor.execute(_ACCEPT, {"zone": get_settings().timezone, "latest": now + CLOCK_SKEW})
         stored = cursor.fetchall()
     return [(position[(meter_id, zone)], reading_id, meter_id, flags) for meter_id, zone, reading_id, flags in stored]
-
-
-def _driver_connection(session: Session) -> Any:
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    return raw

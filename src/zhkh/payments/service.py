@@ -23,6 +23,7 @@ from zhkh.finance import balances
 from zhkh.finance import service as books
 from zhkh.finance.models import Book, FinanceTransaction, TransactionKind
 from zhkh.housing.models import Account
+from zhkh.payments import set_allocation
 from zhkh.payments.allocation import Allocation, Debt, DebtKey, allocate_payment
 from zhkh.payments.models import Payment, PaymentSource, ReviewState, UnmatchedPayment
 
@@ -362,7 +363,21 @@ class _ToAllocate:
 
 
 def allocate_payments(session: Session, payment_ids: Sequence[int]) -> int:
-    """Allocate these just-recorded payments to their accounts' debts; returns kopecks applied."""
+    """Allocate these just-recorded payments to their accounts' debts; returns kopecks applied.
+    On PostgreSQL the database does it, set-based (``set_allocation``: the same rules, the same
+    postings); on SQLite, ``allocation.allocate_payment`` in Python, a chunk of accounts at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()  # the set-based statements read the payments from the table
+        applied, transaction_ids = set_allocation.allocate_payments(session, payment_ids)
+        if transaction_ids:
+            announce(session, "payments.allocated", {"transaction_ids": transaction_ids})
+        return applied
+    return allocate_payments_in_python(session, payment_ids)
+
+
+def allocate_payments_in_python(session: Session, payment_ids: Sequence[int]) -> int:
+    """``allocate_payments`` by ``allocation.allocate_payment``: SQLite's path, and the reference
+    the set-based one is tested against."""
     applied = 0
     for start in range(0, len(payment_ids), CHUNK):
         chunk = payment_ids[start : start + CHUNK]
