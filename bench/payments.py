@@ -74,6 +74,7 @@ from zhkh.finance import balances as balances_module  # noqa: E402
 from zhkh.payments import intake as intake_module  # noqa: E402
 from zhkh.payments import penalties as penalties_module  # noqa: E402
 from zhkh.payments import service as service_module  # noqa: E402
+from zhkh.payments import set_allocation  # noqa: E402
 from zhkh.payments.intake import import_agent_registry, import_bank_statement  # noqa: E402
 from zhkh.payments.penalties import charge_penalties  # noqa: E402
 from zhkh.schema import upgrade  # noqa: E402
@@ -117,7 +118,11 @@ def wrap_take_in(phases: Phases) -> None:
     phases.wrap(service, "_record_unmatched", "recording unmatched")
     phases.wrap(service, "allocate_payments", "allocation")
     phases.wrap(balances_module, "open_receivables", "allocation: loading debts")
-    phases.wrap(service, "_write_allocations", "allocation: writing")
+    phases.wrap(service, "_write_allocations", "allocation: writing")  # SQLite, and advances
+    # The set-based path (PostgreSQL): the parts computed by the database, then written.
+    phases.wrap(set_allocation, "_stage_payments", "allocation: staging payments, locking")
+    phases.wrap(set_allocation, "_stage_parts", "allocation: computing parts")
+    phases.wrap(set_allocation, "_write_round", "allocation: writing")
 
 
 @dataclass

@@ -91,6 +91,26 @@ def driver_cursor(session: Session) -> psycopg.Cursor[Any]:
     return raw.cursor()
 
 
+@contextmanager
+def planner_settings(cursor: psycopg.Cursor[Any], **settings: str) -> Iterator[None]:
+    """PostgreSQL settings for the statements of the block, as ``SET LOCAL`` would give them,
+    and back to what they were after it, so the rest of the caller's transaction is planned as
+    before. For bulk statements a setting is known to suit (see the callers' reasons)."""
+    before = {name: _set_local(cursor, name, value) for name, value in settings.items()}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            _set_local(cursor, name, value)
+
+
+def _set_local(cursor: psycopg.Cursor[Any], name: str, value: str) -> str:
+    """Set ``name`` for the rest of the transaction; returns its value before."""
+    row = cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def _copy_statement(table: Table, columns: Sequence[str]) -> str:
     column_list = ", ".join(f'"{name}"' for name in columns)
     return f"COPY {_qualified(table)} ({column_list}) FROM STDIN"

@@ -25,10 +25,13 @@ What makes the rules one statement:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy.orm import Session
 
-from zhkh.core.bulk import driver_cursor
+from zhkh.core.bulk import driver_cursor, planner_settings
 from zhkh.core.clock import utc_now
 from zhkh.finance.models import Book, Component, TransactionKind
 
@@ -79,10 +82,10 @@ WITH paying AS (
            greatest(0, least(f.amount - (f.owed_through - f.group_owed), f.group_owed)) AS money
     FROM (
         SELECT ph.*,
-               sum(owed) OVER (PARTITION BY payment_id, phase, period) AS group_owed,
+               sum(owed) OVER (PARTITION BY payment_id, phase, period)::bigint AS group_owed,
                -- Through this group: RANGE takes the group's peers (same phase and period) whole.
                sum(owed) OVER (PARTITION BY payment_id ORDER BY phase, period
-                               RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owed_through
+                               RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)::bigint AS owed_through
         FROM phased ph
     ) f
 ), split AS (
@@ -95,7 +98,7 @@ WITH paying AS (
     FROM funded s WHERE money > 0
 ), ranked AS (
     SELECT r.*,
-           r.money - sum(r.floor_share) OVER (PARTITION BY payment_id, phase, period) AS leftover,
+           r.money - sum(r.floor_share) OVER (PARTITION BY payment_id, phase, period)::bigint AS leftover,
            row_number() OVER (PARTITION BY payment_id, phase, period
                               ORDER BY remainder DESC, service COLLATE "C", supplier_id, component COLLATE "C") AS place
     FROM split r
@@ -146,22 +149,39 @@ def allocate_payments(session: Session, payment_ids: Sequence[int]) -> tuple[int
 
 
 def _allocate_chunk(session: Session, payment_ids: list[int]) -> tuple[int, list[int]]:
-    with driver_cursor(session) as cursor:
-        cursor.execute(_STAGE_PAYMENTS, {"ids": payment_ids})
-        cursor.execute("ANALYZE allocating")
-        cursor.execute(_LOCK_ACCOUNTS)
-        rounds = cursor.execute("SELECT coalesce(max(round), 0) FROM allocating").fetchall()[0][0]
-        applied, transaction_ids = 0, []
-        now = utc_now()
+    applied, transaction_ids = 0, []
+    now = utc_now()
+    # No JIT: compiling the parts' statement took 1.0 of its 3.6 s a chunk of 50,000, and the
+    # insert's 0.2 of 2.5 s. Sorts and aggregates of a chunk (tens of MB) fit in memory.
+    with driver_cursor(session) as cursor, planner_settings(cursor, jit="off", work_mem="64MB"):
+        rounds = _stage_payments(cursor, payment_ids)
         for round_number in range(1, rounds + 1):
-            cursor.execute(_PARTS_OF_ROUND, {"round": round_number})
-            cursor.execute(_TRANSACTIONS_OF_ROUND)
-            cursor.execute(_WRITE_TRANSACTIONS, {"now": now})
-            cursor.execute(_WRITE_POSTINGS)
-            cursor.execute("SELECT transaction_id, allocated FROM allocated ORDER BY transaction_id")
-            for transaction_id, allocated in cursor.fetchall():
+            _stage_parts(cursor, round_number)
+            for transaction_id, allocated in _write_round(cursor, now):
                 transaction_ids.append(transaction_id)
                 applied += allocated
-            cursor.execute("DROP TABLE allocation_parts, allocated")
         cursor.execute("DROP TABLE allocating")
     return applied, transaction_ids
+
+
+def _stage_payments(cursor: psycopg.Cursor[Any], payment_ids: list[int]) -> int:
+    """Stage the chunk's payments with their rounds and lock their accounts; returns the
+    number of rounds."""
+    cursor.execute(_STAGE_PAYMENTS, {"ids": payment_ids})
+    cursor.execute("ANALYZE allocating")
+    cursor.execute(_LOCK_ACCOUNTS)
+    return int(cursor.execute("SELECT coalesce(max(round), 0) FROM allocating").fetchall()[0][0])
+
+
+def _stage_parts(cursor: psycopg.Cursor[Any], round_number: int) -> None:
+    cursor.execute(_PARTS_OF_ROUND, {"round": round_number})
+
+
+def _write_round(cursor: psycopg.Cursor[Any], now: datetime) -> list[tuple[int, int]]:
+    """Write the round's transactions and postings; returns (transaction id, kopecks allocated)."""
+    cursor.execute(_TRANSACTIONS_OF_ROUND)
+    cursor.execute(_WRITE_TRANSACTIONS, {"now": now})
+    cursor.execute(_WRITE_POSTINGS)
+    written = cursor.execute("SELECT transaction_id, allocated FROM allocated ORDER BY transaction_id").fetchall()
+    cursor.execute("DROP TABLE allocation_parts, allocated")
+    return written

@@ -12,7 +12,7 @@ from sqlalchemy import String, Table, func, select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-from zhkh.core.bulk import copy_rows, materialized, reserve_ids
+from zhkh.core.bulk import copy_rows, driver_cursor, materialized, planner_settings, reserve_ids
 from zhkh.core.clock import utc_now
 from zhkh.finance.models import FinanceTransaction, TransactionKind
 from zhkh.payments.models import PaymentIntake
@@ -82,3 +82,15 @@ def test_a_query_with_an_unnamed_column_cannot_be_materialized(session: Session)
     query = select(FinanceTransaction.id, FinanceTransaction.source_id * 10)
     with pytest.raises(ValueError, match="needs a name"), materialized(session, "staged", query):
         pass
+
+
+def test_planner_settings_hold_for_their_block_and_are_restored_after(postgres_session: Session) -> None:
+    with driver_cursor(postgres_session) as cursor:
+        cursor.execute("SET LOCAL work_mem = '8MB'")
+        with planner_settings(cursor, jit="off", work_mem="64MB"):
+            assert cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')").fetchone() == (
+                "off",
+                "64MB",
+            )
+        after = cursor.execute("SELECT current_setting('jit'), current_setting('work_mem')").fetchone()
+    assert after == ("on", "8MB")
