@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,51 @@ def test_resident_mistakes_get_422_and_rejected_readings_are_kept(client: TestCl
     single = client.post("/api/v1/me/readings", json={"serial": "EL-1002", "value": "5"}, headers=two_zones)
     assert single.status_code == 422
     assert single.json()["detail"] == "meter EL-1002 has 2 zones: give values for t1, t2"
+
+
+def test_lorawan_servers_and_decoders_post_over_http(client: TestClient, session: Session) -> None:
+    """ChirpStack's HTTP integration, a The Things Stack webhook, wmbusmeters with curl and the
+    platform's JSON post the same messages they would publish over MQTT: each reading is stored
+    with the HTTP source, a repeat is a duplicate, and the answer says so per reading."""
+    from tests.builders import platform_example
+
+    device_models(session)
+    since = datetime(2024, 2, 1, tzinfo=UTC)
+    register_device(session, "pulse-lorawan", "70b3d57ed0051234")
+    register_device(session, "pulse-lorawan-tts", "70B3D57ED0055678")
+    register_device(session, "iperl", "33225544")
+    bind_device(session, "chirpstack", "70b3d57ed0051234", "volume_m3", "CW-1001", since=since)
+    bind_device(session, "tts", "70B3D57ED0055678", "volume_m3", "HW-1001", since=since)
+    bind_device(session, "wmbusmeters", "33225544", "total_m3", "B-CW", since=since)
+    uplink = json.loads((IOT_EXAMPLES / "tts-up.json").read_text())
+    uplink["end_device_ids"]["dev_eui"] = "70B3D57ED0055678"
+    uplink["uplink_message"]["decoded_payload"]["volume_m3"] = 45.5
+    posts = [
+        ("/api/v1/integrations/chirpstack?event=up", (IOT_EXAMPLES / "chirpstack-up.json").read_bytes()),
+        ("/api/v1/integrations/tts", json.dumps(uplink).encode()),
+        ("/api/v1/integrations/wmbusmeters", (IOT_EXAMPLES / "wmbusmeters-iperl.json").read_bytes()),
+        ("/api/v1/integrations/platform", platform_example("platform.json")),
+    ]
+    writer = bearer(session, "lorawan-server", ["readings:write"])
+    for path, body in posts:
+        answer = client.post(path, content=body, headers=writer)
+        assert (answer.status_code, answer.json()) == (
+            200,
+            {"status": "processed", "readings": [{"status": "accepted", "reason": None}]},
+        ), path
+    stored = session.execute(select(Reading.source, Reading.value).order_by(Reading.id)).all()
+    assert [(source, value) for source, value in stored][:3] == [
+        ("http:chirpstack", Decimal("123.456")),
+        ("http:tts", Decimal("45.5")),
+        ("http:wmbusmeters", Decimal("123.529")),
+    ]
+    assert stored[3].source == "http:platform"
+    again = client.post(posts[0][0], content=posts[0][1], headers=writer)
+    assert again.json()["readings"] == [{"status": "duplicate", "reason": None}]
+    assert len(session.scalars(select(Reading)).all()) == 4
+    assert client.post(posts[1][0], content=posts[1][1]).status_code == 401
+    unknown = client.post("/api/v1/integrations/lorawan", content=b"{}", headers=writer)
+    assert (unknown.status_code, "unknown integration 'lorawan'" in unknown.text) == (400, True)
 
 
 def test_integration_bodies_that_cannot_be_read_are_kept_as_dead_letters(client: TestClient, session: Session) -> None:

@@ -101,11 +101,24 @@ def test_late_reading_is_accepted_flagged_and_marks_consumption_stale(session: S
 
 
 @pytest.mark.usefixtures("meters")
-def test_rollover_and_expired_verification(session: Session) -> None:
+def test_rollover_and_expired_verification(session: Session, tmp_path: Path) -> None:
+    from tests.builders import import_rows, meter
+    from zhkh.metering.imports import MetersImport
+
     ingest(session, [reading("B-CW", "9999990", 24)], now=NOW)  # a 7-digit building meter
     rolled = ingest(session, [reading("B-CW", "5", 25)], now=NOW).outcomes[0]
     assert rolled.status is Status.ACCEPTED
     assert "rollover" in rolled.flags
+    # Verification ran out on 28 February: readings are still accepted (and stored with the
+    # flag, on PostgreSQL by the fast path too), and billing treats the meter as out of order.
+    import_rows(session, tmp_path, MetersImport(), [meter(serial="CW-OLD", verified_until="2026-02-28")])
+    outcomes = ingest(session, [reading("CW-OLD", "10", 1), reading("CW-OLD", "11", 20)], now=NOW).outcomes
+    assert [(o.status, o.flags) for o in outcomes] == [(Status.ACCEPTED, ("verification_expired",))] * 2
+    stored = session.execute(select(Reading.value, Reading.flags).order_by(Reading.taken_at)).all()
+    assert [tuple(row) for row in stored if row.value in (Decimal("10"), Decimal("11"))] == [
+        (Decimal("10"), "verification_expired"),
+        (Decimal("11"), "verification_expired"),
+    ]
 
 
 @pytest.mark.usefixtures("meters")
@@ -142,6 +155,35 @@ def test_archived_meter_quarantines_later_readings(session: Session, tmp_path: P
     # The quarantined reading belonged to the new meter after all: an operator binds it.
     bound = bind_quarantined(session, session.scalar(select(QuarantinedReading.id)) or 0, "CW-NEW")
     assert bound.status is Status.ACCEPTED
+
+
+@pytest.mark.usefixtures("meters")
+def test_unknown_meter_quarantines_until_it_is_registered_and_bound(session: Session, tmp_path: Path) -> None:
+    """A reading for a meter not yet in the registry is kept, not lost; once the meter is
+    imported an operator binds it, it goes through the pipeline like any reading, and the
+    quarantined row records what it became (and cannot be bound twice)."""
+    from tests.builders import import_rows, meter
+    from zhkh.metering.errors import QuarantineNotFound
+    from zhkh.metering.imports import MetersImport
+
+    early = ingest(session, [reading("CW-LATE", "12.5", 20)], now=NOW).outcomes[0]
+    assert (early.status, early.reason, early.reading_id) == (Status.QUARANTINED, "unknown_meter", None)
+    held = session.scalars(select(QuarantinedReading)).one()
+    assert (held.serial, held.value, held.resolved_at) == ("CW-LATE", Decimal("12.5"), None)
+
+    import_rows(session, tmp_path, MetersImport(), [meter(serial="CW-LATE", installed_on="2026-03-01")])
+    bound = bind_quarantined(session, held.id, "CW-LATE")
+    assert bound.status is Status.ACCEPTED
+    stored = session.get(Reading, bound.reading_id)
+    assert stored is not None
+    assert (stored.meter.serial, stored.value, stored.source_ref) == (
+        "CW-LATE",
+        Decimal("12.5"),
+        f"quarantine:{held.id}",
+    )
+    assert (held.resolved_reading_id, held.resolved_at is not None) == (stored.id, True)
+    with pytest.raises(QuarantineNotFound, match=f"no unresolved quarantined reading {held.id}"):
+        bind_quarantined(session, held.id, "CW-LATE")
 
 
 @pytest.mark.usefixtures("meters")

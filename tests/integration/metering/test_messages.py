@@ -17,7 +17,7 @@ from zhkh.metering import messages
 from zhkh.metering.errors import QuarantineNotFound
 from zhkh.metering.intake import IncomingReading, Status, ingest
 from zhkh.metering.messages import MessageStatus, RawMessage, process_messages, process_or_keep
-from zhkh.metering.models import DeadLetter, QuarantinedReading, Reading
+from zhkh.metering.models import DeadLetter, Meter, QuarantinedReading, Reading
 from zhkh.metering.service import bind_device, bind_quarantined, register_device
 
 RECEIVED = datetime(2025, 3, 14, 7, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_device_flags_raise_once_and_clear(session: Session) -> None:
 
 
 @pytest.mark.usefixtures("devices")
-def test_low_battery_and_tamper_flags_from_the_model_mapping(session: Session) -> None:
+def test_low_battery_and_leak_flags_from_the_model_mapping(session: Session) -> None:
     """pulse-lorawan maps battery_v below 3.1 to low_battery; kamwater maps a non-empty
     time_leaking to leak (examples/iot/models.json)."""
     register_device(session, "kamwater", "76348799")
@@ -165,6 +165,34 @@ def test_low_battery_and_tamper_flags_from_the_model_mapping(session: Session) -
     )
     raised = {(a.kind.value, a.subject) for a in session.scalars(select(Alarm))}
     assert raised == {("low_battery", "device:chirpstack:70b3d57ed0051234"), ("leak", "meter:HW-1001")}
+
+
+@pytest.mark.usefixtures("devices")
+def test_tamper_and_magnet_flags_raise_device_alarms_and_clear(session: Session) -> None:
+    """pulse-lorawan maps its decoder's ``tamper`` and ``magnet`` fields to those alarms
+    (examples/iot/models.json): each is raised once however often it repeats, and a message
+    without the flag set clears it; the reading itself is stored either way."""
+    topic = "application/a/device/70b3d57ed0051234/event/up"
+    document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
+    document["object"] |= {"tamper": True, "magnet": "true"}
+    for minute in (0, 10):
+        document["time"] = f"2025-03-14T06:{minute:02d}:00Z"
+        document["object"]["volume_m3"] = 123.456 + minute / 1000
+        process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
+    alarms = {a.kind: a for a in session.scalars(select(Alarm))}
+    assert set(alarms) == {AlarmKind.TAMPER, AlarmKind.MAGNET}
+    for alarm in alarms.values():
+        assert (alarm.state, alarm.occurrences, alarm.subject) == (
+            AlarmState.ACTIVE,
+            2,
+            "device:chirpstack:70b3d57ed0051234",
+        )
+    document["object"] |= {"tamper": False, "magnet": "false", "volume_m3": 123.480}
+    document["time"] = "2025-03-14T06:20:00Z"
+    process_messages(session, [RawMessage("mqtt", "chirpstack", topic, json.dumps(document).encode(), RECEIVED)])
+    assert {alarm.state for alarm in alarms.values()} == {AlarmState.CLEARED}
+    stored = session.scalars(select(Reading.value).join(Meter).where(Meter.serial == "CW-1001")).all()
+    assert sorted(stored) == [Decimal("123.456"), Decimal("123.466"), Decimal("123.480")]
 
 
 @pytest.mark.usefixtures("devices")
