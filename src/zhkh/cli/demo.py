@@ -91,7 +91,7 @@ def _print_metering(report: MeteringReport) -> None:
     )
     console.print(f"  device messages over {report.transport}:")
     for fmt, count in sorted(report.messages.items()):
-        console.print(f"    {fmt}: {count}")
+        console.print(f"    {fmt}: {count} message(s) sent, {report.stored.get(fmt, 0)} reading(s) stored")
     console.print(f"  dead letters (unreadable messages kept for inspection): {report.dead_letters}")
     table = Table("Period", "By reading", "Interpolated", "Missing (billing estimates)", title="Consumption")
     for period, by in report.consumption.items():
@@ -103,10 +103,13 @@ def _print_metering(report: MeteringReport) -> None:
     notifications = report.notifications.get("notifications", {})
     delivered = report.notifications.get("outbox", {})
     console.print(
-        f"  worker: {delivered.get('delivered', 0)} outbox messages handled; in-app notifications delivered, "
-        f"e-mail/SMS sent {notifications.get('sent', 0)}, waiting {notifications.get('retry', 0)} "
+        f"  worker: {delivered.get('delivered', 0)} outbox messages handled; e-mail/SMS sent "
+        f"{notifications.get('sent', 0)}, waiting {notifications.get('retry', 0)} "
         "(set ZHKH_SMTP_HOST / ZHKH_SMS_GATEWAY_URL to send them)"
     )
+    for channel, by_status in sorted(report.deliveries.items()):
+        states = ", ".join(f"{status} {count}" for status, count in sorted(by_status.items()))
+        console.print(f"    notifications by {channel}: {states}")
 
 
 def _print_billing(report: BillingReport) -> None:

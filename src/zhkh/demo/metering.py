@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -61,11 +61,13 @@ class MeteringReport:
     meters: str = ""
     readings: IntakeReport = field(default_factory=IntakeReport)
     transport: str = ""
-    messages: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)  # sent, per format
+    stored: dict[str, int] = field(default_factory=dict)  # device readings in the database, per format
     dead_letters: int = 0
     consumption: dict[str, dict[str, int]] = field(default_factory=dict)
     alarms: list[str] = field(default_factory=list)
     notifications: dict[str, Any] = field(default_factory=dict)
+    deliveries: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> status -> count
 
 
 def _rng(*parts: object) -> random.Random:
@@ -474,9 +476,41 @@ def run_metering_demo(engine: Engine, town: Any) -> MeteringReport:
         report.messages = send_over_http(engine, messages)
     report.notifications = Worker(engine).run_once()
     with session_scope(engine) as session:
+        report.stored = _device_readings(session)
         report.consumption = _consumption(session, now)
         report.alarms, report.dead_letters = _alarms_and_letters(session)
+        report.deliveries = _deliveries(session)
     return report
+
+
+def _device_readings(session: Session) -> dict[str, int]:
+    """Readings stored from device messages, per format: what arrived, not what was sent. A
+    device reading's source is its transport and format (``mqtt:chirpstack``, ``http:tts``)."""
+    from zhkh.metering.models import Reading
+
+    counts: dict[str, int] = {}
+    rows = session.execute(
+        select(Reading.source, func.count())
+        .where(or_(Reading.source.like("mqtt:%"), Reading.source.like("http:%")))
+        .group_by(Reading.source)
+    )
+    for source, count in rows:
+        fmt = source.split(":", 1)[1]
+        counts[fmt] = counts.get(fmt, 0) + count
+    return counts
+
+
+def _deliveries(session: Session) -> dict[str, dict[str, int]]:
+    """Notifications per channel and status, as the worker left them."""
+    from zhkh.notify.models import Delivery
+
+    found: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(Delivery.channel, Delivery.status, func.count()).group_by(Delivery.channel, Delivery.status)
+    )
+    for channel, status, count in rows:
+        found.setdefault(channel.value, {})[status.value] = count
+    return found
 
 
 def _replace_one_meter(session: Session, now: datetime) -> None:
@@ -537,8 +571,6 @@ def _consumption(session: Session, now: datetime) -> dict[str, dict[str, int]]:
 
 
 def _alarms_and_letters(session: Session) -> tuple[list[str], int]:
-    from sqlalchemy import func
-
     from zhkh.alarms.models import Alarm, AlarmState
     from zhkh.metering.models import DeadLetter
 

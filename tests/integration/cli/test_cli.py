@@ -4,6 +4,7 @@ nothing written on refusal, the demo twice."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,6 +202,12 @@ def test_demo_twice_then_reset(capsys: pytest.CaptureFixture[str], backend: str,
     assert (code, err) == (0, "")
     assert "premises: 199 rows, 199 created" in out
     assert "device messages over" in out
+    stored = dict(re.findall(r"^ +(\w+): \d+ message\(s\) sent, (\d+) reading\(s\) stored$", out, re.M))
+    assert sorted(stored) == ["chirpstack", "platform", "tts", "waterius", "wmbusmeters"]
+    assert all(int(count) > 0 for count in stored.values()), stored
+    delivered_in_app = re.search(r"notifications by in_app: sent (\d+)$", out, re.M)
+    assert delivered_in_app is not None
+    assert int(delivered_in_app.group(1)) > 0, "the leak reached the resident"
     assert out.count("leak on ") == 1, "the LoRaWAN module and the flow rule report one leak"
     assert "leak on meter:CW-001-5" in out
     accounts = count(Account)
