@@ -62,7 +62,7 @@ class MeteringReport:
     readings: IntakeReport = field(default_factory=IntakeReport)
     transport: str = ""
     messages: dict[str, int] = field(default_factory=dict)  # sent, per format
-    stored: dict[str, int] = field(default_factory=dict)  # device readings in the database, per format
+    stored: dict[str, int] = field(default_factory=dict)  # device readings this run stored, per format
     dead_letters: int = 0
     consumption: dict[str, dict[str, int]] = field(default_factory=dict)
     alarms: list[str] = field(default_factory=list)
@@ -468,6 +468,7 @@ def run_metering_demo(engine: Engine, town: Any) -> MeteringReport:
         _contacts(session)
     with session_scope(engine) as session:
         messages = device_messages(session, now)
+        last_reading = _last_reading_id(session)
     if broker_answers():
         report.transport = "MQTT (broker on 127.0.0.1:1883)"
         report.messages = send_over_mqtt(engine, messages)
@@ -476,22 +477,29 @@ def run_metering_demo(engine: Engine, town: Any) -> MeteringReport:
         report.messages = send_over_http(engine, messages)
     report.notifications = Worker(engine).run_once()
     with session_scope(engine) as session:
-        report.stored = _device_readings(session)
+        report.stored = _device_readings(session, after=last_reading)
         report.consumption = _consumption(session, now)
         report.alarms, report.dead_letters = _alarms_and_letters(session)
         report.deliveries = _deliveries(session)
     return report
 
 
-def _device_readings(session: Session) -> dict[str, int]:
-    """Readings stored from device messages, per format: what arrived, not what was sent. A
-    device reading's source is its transport and format (``mqtt:chirpstack``, ``http:tts``)."""
+def _last_reading_id(session: Session) -> int:
+    from zhkh.metering.models import Reading
+
+    return session.scalar(select(func.max(Reading.id))) or 0
+
+
+def _device_readings(session: Session, after: int) -> dict[str, int]:
+    """Readings this run stored from device messages (ids above ``after``), per format: what
+    arrived, not what was sent. A device reading's source is its transport and format
+    (``mqtt:chirpstack``, ``http:tts``)."""
     from zhkh.metering.models import Reading
 
     counts: dict[str, int] = {}
     rows = session.execute(
         select(Reading.source, func.count())
-        .where(or_(Reading.source.like("mqtt:%"), Reading.source.like("http:%")))
+        .where(Reading.id > after, or_(Reading.source.like("mqtt:%"), Reading.source.like("http:%")))
         .group_by(Reading.source)
     )
     for source, count in rows:

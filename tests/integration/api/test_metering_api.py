@@ -205,7 +205,7 @@ def test_resident_mistakes_get_422_and_rejected_readings_are_kept(client: TestCl
 
 
 def test_lorawan_servers_and_decoders_post_over_http(client: TestClient, session: Session) -> None:
-    """ChirpStack's HTTP integration, a The Things Stack webhook, wmbusmeters with curl and the
+    """ChirpStack's HTTP integration, a webhook of The Things Stack, wmbusmeters with curl and the
     platform's JSON post the same messages they would publish over MQTT: each reading is stored
     with the HTTP source, a repeat is a duplicate, and the answer says so per reading."""
     from tests.builders import platform_example

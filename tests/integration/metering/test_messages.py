@@ -171,7 +171,7 @@ def test_low_battery_and_leak_flags_from_the_model_mapping(session: Session) -> 
 def test_tamper_and_magnet_flags_raise_device_alarms_and_clear(session: Session) -> None:
     """pulse-lorawan maps its decoder's ``tamper`` and ``magnet`` fields to those alarms
     (examples/iot/models.json): each is raised once however often it repeats, and a message
-    without the flag set clears it; the reading itself is stored either way."""
+    reporting the flag off clears it; the reading itself is stored either way."""
     topic = "application/a/device/70b3d57ed0051234/event/up"
     document = json.loads((IOT_EXAMPLES / "chirpstack-up.json").read_text())
     document["object"] |= {"tamper": True, "magnet": "true"}
